@@ -1,0 +1,161 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_host_facts
+short_description: Report a hypervisor's capacity, domains, disk chains and ferry metadata
+description:
+  - Connects to the host's libvirt (through libvirt-python) and reports its capacity, every
+    domain with its vCPUs, RAM, disks (the qcow2 backing chain read with
+    C(qemu-img info --backing-chain)), power state and ferry metadata from the domain XML.
+  - Capacity is the declared capacity capped by what libvirt and the storage filesystem report.
+  - Claims in flight are read from the host's claims directory.
+  - Read-only; supports check mode.
+version_added: "0.1.0"
+options:
+  uri:
+    description: libvirt connection URI on the host.
+    type: str
+    default: qemu:///session
+  name:
+    description: Inventory name of the host (copied into the result).
+    type: str
+    required: true
+  az:
+    description: Availability zone of the host.
+    type: str
+    required: true
+  declared:
+    description: Declared capacity (keys C(vcpus), C(memory_mb), C(disk_gb)); 0 or missing means "what the host has".
+    type: dict
+    default: {}
+  storage_dir:
+    description: Directory holding instance disks; its filesystem size caps C(disk_gb).
+    type: path
+    required: true
+  claims_dir:
+    description: Directory of claim files (one JSON per claim in flight).
+    type: path
+  enabled:
+    description: Whether the host takes new guests (false = disabled for maintenance).
+    type: bool
+    default: true
+  disabled_reason:
+    description: Why the host is disabled.
+    type: str
+  aggregates:
+    description: Aggregates the host belongs to, as a list of C({name, metadata}).
+    type: list
+    elements: dict
+    default: []
+  capabilities:
+    description: Extra host capabilities matched by the scheduler's ComputeCapabilitiesFilter.
+    type: dict
+    default: {}
+requirements:
+  - libvirt-python (Debian python3-libvirt) on the host
+  - qemu-img on the host
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Gather hypervisor facts
+  ferry_host_facts:
+    name: "{{ inventory_hostname }}"
+    az: "{{ ferry_az }}"
+    declared: "{{ ferry_capacity }}"
+    storage_dir: "{{ ferry_instances_dir }}"
+    claims_dir: "{{ ferry_claims_dir }}"
+  register: ferry_facts
+"""
+
+RETURN = r"""
+host:
+  description: The host's facts.
+  returned: always
+  type: dict
+  contains:
+    name: {description: Inventory name, type: str}
+    az: {description: Availability zone, type: str}
+    reachable: {description: Always true here (unreachable hosts are reported by the play), type: bool}
+    enabled: {description: Takes new guests, type: bool}
+    arch: {description: Host CPU architecture, type: str}
+    domain_type: {description: C(kvm) when /dev/kvm is usable, else C(qemu) (TCG), type: str}
+    machine_types: {description: Machine types libvirt offers, type: list}
+    capacity: {description: Effective capacity (vcpus, memory_mb, disk_gb), type: dict}
+    real: {description: What libvirt and the filesystem report, type: dict}
+    used: {description: Sum over all defined domains (running or not), type: dict}
+    free: {description: capacity - used, type: dict}
+    instances:
+      description: One entry per domain with name, uuid, state, vcpus, memory_mb, disk_gb, disks (with chain), flavor, image, az, migration, metadata.
+      type: list
+    claims: {description: Claims in flight on this host, type: list}
+  sample:
+    name: hv-a1
+    az: az1
+    capacity: {vcpus: 4, memory_mb: 2048, disk_gb: 20}
+    instances:
+      - name: web01
+        state: running
+        vcpus: 1
+        memory_mb: 128
+        disks: [{path: /var/lib/ferry-lab/hosts/hv-a1/instances/web01/disk.qcow2,
+                 chain: {depth: 2, base: /var/lib/ferry-lab/hosts/hv-a1/cache/ab12.qcow2}}]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import ferry_hostfacts
+from ansible.module_utils.ferry_libvirt import LibvirtClient
+
+
+def run(module, client):
+    p = module.params
+
+    def run_qemu_img(argv):
+        return module.run_command(argv)
+
+    facts = ferry_hostfacts.gather(
+        client, run_qemu_img, p["declared"] or {}, p["storage_dir"], p["claims_dir"],
+        kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK))
+    facts.update({
+        "name": p["name"], "az": p["az"], "enabled": p["enabled"],
+        "disabled_reason": p["disabled_reason"], "aggregates": p["aggregates"],
+        "capabilities": p["capabilities"],
+    })
+    return facts
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type="str", default="qemu:///session"),
+            name=dict(type="str", required=True),
+            az=dict(type="str", required=True),
+            declared=dict(type="dict", default={}),
+            storage_dir=dict(type="path", required=True),
+            claims_dir=dict(type="path"),
+            enabled=dict(type="bool", default=True),
+            disabled_reason=dict(type="str"),
+            aggregates=dict(type="list", elements="dict", default=[]),
+            capabilities=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        client = LibvirtClient(module.params["uri"])
+    except Exception as e:  # libvirt.libvirtError, ImportError
+        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
+    try:
+        host = run(module, client)
+    finally:
+        client.close()
+    module.exit_json(changed=False, host=host)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""A small wrapper over libvirt-python and the domain logic built on it.
+
+Modules talk to libvirt only through `LibvirtClient`; the functions below take
+any object with the same methods, so unit tests can pass a fake client while
+integration tests use the real daemon.
+"""
+
+import time
+import xml.etree.ElementTree as ET
+
+from ansible.module_utils import ferry_metadata
+
+STATE_NAMES = {
+    0: "nostate", 1: "running", 2: "blocked", 3: "paused",
+    4: "shutdown", 5: "shutoff", 6: "crashed", 7: "pmsuspended",
+}
+
+
+class LibvirtClient(object):
+    """Thin wrapper: one libvirt connection, plain data out."""
+
+    def __init__(self, uri):
+        import libvirt  # imported here so pure logic imports without the binding
+        self._libvirt = libvirt
+        self.uri = uri
+        self.conn = libvirt.open(uri)
+
+    def close(self):
+        self.conn.close()
+
+    def node(self):
+        info = self.conn.getInfo()
+        return {"arch": info[0], "memory_mb": int(info[1]), "cpus": int(info[2])}
+
+    def capabilities_xml(self):
+        return self.conn.getCapabilities()
+
+    def _dom(self, name):
+        try:
+            return self.conn.lookupByName(name)
+        except self._libvirt.libvirtError:
+            return None
+
+    def domain_names(self):
+        return sorted(d.name() for d in self.conn.listAllDomains(0))
+
+    def domain(self, name):
+        """{name, uuid, state, xml, persistent} or None."""
+        dom = self._dom(name)
+        if dom is None:
+            return None
+        return {
+            "name": dom.name(),
+            "uuid": dom.UUIDString(),
+            "state": STATE_NAMES.get(dom.state()[0], "unknown"),
+            "xml": dom.XMLDesc(0),
+            "persistent": bool(dom.isPersistent()),
+        }
+
+    def define(self, xml):
+        self.conn.defineXML(xml)
+
+    def start(self, name):
+        self._dom(name).create()
+
+    def shutdown(self, name):
+        self._dom(name).shutdown()
+
+    def destroy(self, name):
+        self._dom(name).destroy()
+
+    def undefine(self, name):
+        self._dom(name).undefine()
+
+    def set_metadata(self, name, xml_text):
+        dom = self._dom(name)
+        flags = self._libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= self._libvirt.VIR_DOMAIN_AFFECT_LIVE
+        dom.setMetadata(self._libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml_text,
+                        ferry_metadata.PREFIX, ferry_metadata.NAMESPACE, flags)
+
+
+def parse_domain_xml(xml_text):
+    """vCPUs, memory (MiB), file disks and ferry metadata from a domain XML."""
+    root = ET.fromstring(xml_text)
+    mem = root.find("memory")
+    unit = (mem.get("unit") or "KiB") if mem is not None else "KiB"
+    factor = {"KiB": 1.0 / 1024, "k": 1.0 / 1024, "MiB": 1, "M": 1, "GiB": 1024, "G": 1024,
+              "b": 1.0 / 1024 ** 2, "bytes": 1.0 / 1024 ** 2}.get(unit, 1.0 / 1024)
+    disks = []
+    for disk in root.findall("./devices/disk"):
+        if disk.get("device", "disk") != "disk":
+            continue
+        source = disk.find("source")
+        driver = disk.find("driver")
+        target = disk.find("target")
+        disks.append({
+            "path": source.get("file") if source is not None else None,
+            "format": driver.get("type") if driver is not None else None,
+            "target": target.get("dev") if target is not None else None,
+        })
+    return {
+        "name": root.findtext("name"),
+        "uuid": root.findtext("uuid"),
+        "domain_type": root.get("type"),
+        "vcpus": int(root.findtext("vcpu") or 0),
+        "memory_mb": int(round(int(mem.text) * factor)) if mem is not None else 0,
+        "disks": disks,
+        "metadata": ferry_metadata.from_domain_xml(xml_text),
+    }
+
+
+def parse_capabilities(xml_text):
+    """Host arch, the domain types and machine types libvirt offers for it."""
+    root = ET.fromstring(xml_text)
+    host_arch = root.findtext("./host/cpu/arch")
+    domain_types, machines = set(), set()
+    for guest in root.findall("guest"):
+        arch = guest.find("arch")
+        if arch is None or arch.get("name") != host_arch:
+            continue
+        for m in arch.findall("machine"):
+            if m.text:
+                machines.add(m.text)
+            if m.get("canonical"):
+                machines.add(m.get("canonical"))
+        for d in arch.findall("domain"):
+            domain_types.add(d.get("type"))
+    return {"arch": host_arch, "domain_types": sorted(domain_types),
+            "machine_types": sorted(machines)}
+
+
+def choose_domain_type(domain_types, kvm_usable):
+    """kvm when libvirt offers it and /dev/kvm is usable by this user, else TCG."""
+    return "kvm" if ("kvm" in domain_types and kvm_usable) else "qemu"
+
+
+def wait_state(client, name, wanted, timeout, poll=0.2, clock=time.monotonic, sleep=time.sleep):
+    deadline = clock() + timeout
+    while True:
+        dom = client.domain(name)
+        state = dom["state"] if dom else "absent"
+        if state in wanted:
+            return state
+        if clock() >= deadline:
+            return state
+        sleep(poll)
+
+
+def stop_domain(client, name, timeout, **kw):
+    """Graceful ACPI shutdown, then force after `timeout` seconds.
+
+    Returns 'already' (was not running), 'graceful' or 'forced'.  When this
+    returns, the guest's qemu process is gone (libvirt reports shutoff only
+    after the process exited), so the disk is safe to read.
+    """
+    dom = client.domain(name)
+    if dom is None:
+        raise LookupError("domain %s not found" % name)
+    if dom["state"] == "shutoff":
+        return "already"
+    if timeout > 0:
+        client.shutdown(name)
+        if wait_state(client, name, ("shutoff",), timeout, **kw) == "shutoff":
+            return "graceful"
+    client.destroy(name)
+    wait_state(client, name, ("shutoff",), 30, **kw)
+    return "forced"
