@@ -167,3 +167,95 @@ def stop_domain(client, name, timeout, **kw):
     client.destroy(name)
     wait_state(client, name, ("shutoff",), 30, **kw)
     return "forced"
+
+
+def with_metadata(xml_text, metadata):
+    """Return domain XML with ferry's <metadata> element set to `metadata`."""
+    root = ET.fromstring(xml_text)
+    meta = root.find("metadata")
+    if meta is None:
+        meta = ET.SubElement(root, "metadata")
+    for old in meta.findall("{%s}%s" % (ferry_metadata.NAMESPACE, ferry_metadata.ROOT_TAG)):
+        meta.remove(old)
+    meta.append(ET.fromstring(ferry_metadata.encode(metadata)))
+    ET.register_namespace(ferry_metadata.PREFIX, ferry_metadata.NAMESPACE)
+    return ET.tostring(root, encoding="unicode")
+
+
+def summary(xml_text):
+    """What ferry manages in a domain definition, for comparison and diff."""
+    p = parse_domain_xml(xml_text)
+    return {
+        "domain_type": p["domain_type"],
+        "vcpus": p["vcpus"],
+        "memory_mb": p["memory_mb"],
+        "disks": [d["path"] for d in p["disks"]],
+        "metadata": p["metadata"],
+    }
+
+
+def _yaml_lines(d):
+    import json
+    return json.dumps(d, indent=2, sort_keys=True) + "\n"
+
+
+def plan_domain(current, xml_text, metadata, state):
+    """Decide what to do to reach `state` ('defined', 'running', 'shutoff', 'absent').
+
+    `current` is client.domain(name) or None.  Returns a list of actions among
+    define, set_metadata, start, stop, undefine, and the diff before/after.
+    """
+    actions = []
+    before = summary(current["xml"]) if current else None
+    after = before
+    if state == "absent":
+        if current:
+            if current["state"] != "shutoff":
+                actions.append("stop")
+            actions.append("undefine")
+            after = None
+        return actions, before, after
+    if xml_text is not None:
+        wanted_meta = metadata if metadata is not None else (before or {}).get("metadata", {})
+        desired = summary(with_metadata(xml_text, wanted_meta))
+        if before is None or {k: v for k, v in desired.items() if k != "metadata"} != \
+                {k: v for k, v in before.items() if k != "metadata"}:
+            actions.append("define")
+            after = desired
+        elif desired["metadata"] != before["metadata"]:
+            actions.append("set_metadata")
+            after = desired
+    elif metadata is not None:
+        if current is None:
+            raise LookupError("domain does not exist and no xml was given to define it")
+        if before["metadata"] != metadata:
+            actions.append("set_metadata")
+            after = dict(before, metadata=metadata)
+    elif current is None:
+        raise LookupError("domain does not exist and no xml was given to define it")
+    running = current is not None and current["state"] not in ("shutoff", "crashed")
+    if state == "running" and not running:
+        actions.append("start")
+    elif state == "shutoff" and running:
+        actions.insert(0, "stop")
+    return actions, before, after
+
+
+def apply_domain(client, name, xml_text, metadata, actions, shutdown_timeout):
+    """Carry out plan_domain's actions; returns how the guest was stopped, if it was."""
+    stopped = None
+    for action in actions:
+        if action == "stop":
+            stopped = stop_domain(client, name, shutdown_timeout)
+        elif action == "undefine":
+            client.undefine(name)
+        elif action == "define":
+            current = client.domain(name)
+            meta = metadata if metadata is not None else (
+                parse_domain_xml(current["xml"])["metadata"] if current else {})
+            client.define(with_metadata(xml_text, meta))
+        elif action == "set_metadata":
+            client.set_metadata(name, ferry_metadata.encode(metadata))
+        elif action == "start":
+            client.start(name)
+    return stopped

@@ -48,12 +48,14 @@ from __future__ import annotations
 import operator
 import random
 
-# Nova's historical default ``enabled_filters`` (Newton..Stein: RetryFilter,
-# AvailabilityZoneFilter, RamFilter, DiskFilter, ComputeFilter,
+# Nova's default ``enabled_filters`` from the RamFilter/DiskFilter era
+# (RetryFilter, AvailabilityZoneFilter, RamFilter, DiskFilter, ComputeFilter,
 # ComputeCapabilitiesFilter, ImagePropertiesFilter,
 # ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter) plus CoreFilter,
 # because ferry has no Placement to count vCPUs, plus SameHostFilter and
 # DifferentHostFilter, which do nothing unless the request carries hints.
+# IoOpsFilter, NumInstancesFilter and AggregateInstanceExtraSpecsFilter are
+# available but off, as in Nova.
 DEFAULT_FILTERS = (
     "RetryFilter",
     "AvailabilityZoneFilter",
@@ -164,29 +166,46 @@ def host_usage(host: dict) -> dict:
     task_state plus those claims still in flight (nova/compute/stats.py
     io_workload counts instances in build/resize/migrate task states).
     """
-    used = {"vcpus": 0, "memory_mb": 0, "disk_gb": 0.0, "io_ops": 0}
-    names = set()
+    t = _tally(host)
+    return {
+        "vcpus": t["vcpus"], "memory_mb": t["memory_mb"], "disk_gb": t["disk_gb"],
+        "io_ops": t["io_ops"], "num_instances": t["num_instances"],
+        "pending_claims": t["pending_claims"],
+        "instances": sorted(n for n in t["names"] if n is not None and n not in t["uuids"]),
+    }
+
+
+def _tally(host):
+    """One pass over a host's domains and claims (see host_usage)."""
+    vcpus = mem = io_ops = 0
+    disk = 0.0
+    names, uuids, groups = set(), set(), []
     for inst in host.get("instances") or ():
-        names.add(inst.get("name"))
-        _add_resources(used, inst)
+        name = inst.get("name")
+        names.add(name)
+        vcpus += inst.get("vcpus") or 0
+        mem += inst.get("memory_mb") or 0
+        disk += inst.get("disk_gb") or 0.0
         if inst.get("task_state"):
-            used["io_ops"] += 1
+            io_ops += 1
+        if inst.get("uuid"):
+            uuids.add(inst["uuid"])
+        if inst.get("server_group"):
+            groups.append((inst["server_group"].get("name"), name))
     defined = len(names)
     for claim in host.get("claims") or ():
-        if claim.get("instance") not in names:
-            names.add(claim.get("instance"))
-            _add_resources(used, claim)
-            used["io_ops"] += 1
-    used["num_instances"] = len(names)
-    used["pending_claims"] = len(names) - defined
-    used["instances"] = sorted(n for n in names if n is not None)
-    return used
-
-
-def _add_resources(used, item):
-    used["vcpus"] += item.get("vcpus") or 0
-    used["memory_mb"] += item.get("memory_mb") or 0
-    used["disk_gb"] += float(item.get("disk_gb") or 0.0)
+        name = claim.get("instance")
+        if name not in names:
+            names.add(name)
+            vcpus += claim.get("vcpus") or 0
+            mem += claim.get("memory_mb") or 0
+            disk += claim.get("disk_gb") or 0.0
+            io_ops += 1
+    return {
+        "vcpus": vcpus, "memory_mb": mem, "disk_gb": float(disk), "io_ops": io_ops,
+        "num_instances": len(names), "pending_claims": len(names) - defined,
+        "names": names | uuids, "uuids": uuids, "groups": groups,
+    }
 
 
 def host_state(host: dict, cfg: dict) -> dict:
@@ -195,14 +214,13 @@ def host_state(host: dict, cfg: dict) -> dict:
     free_ram_mb = memory_mb - reserved_host_memory_mb - used (resource
     tracker ``_update_usage_from_instances``); free_disk_mb likewise with
     reserved_host_disk_mb; ratios are applied by the filters and CPUWeigher,
-    as Nova does.
+    as Nova does. ``names`` holds the names and UUIDs of the instances
+    there (domains and pending claims); ``groups`` (group, member) pairs.
     """
-    usage = host_usage(host)
+    usage = _tally(host)
     cap = host.get("capacity") or {}
     mem_total = cap.get("memory_mb") or 0
     disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
-    names = set(usage["instances"])
-    names.update(i["uuid"] for i in host.get("instances") or () if i.get("uuid"))
     return {
         "name": host["name"],
         "host": host,
@@ -217,7 +235,8 @@ def host_state(host: dict, cfg: dict) -> dict:
         "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - usage["disk_gb"] * 1024.0,
         "io_ops": usage["io_ops"],
         "num_instances": usage["num_instances"],
-        "names": frozenset(names),
+        "names": frozenset(usage["names"]),
+        "groups": usage["groups"],
     }
 
 
@@ -362,12 +381,7 @@ def group_context(request: dict, states: list) -> dict:
     if not name or not policy:
         return {"group": None, "policy": None, "members": frozenset(), "group_hosts": frozenset(),
                 "max_server_per_host": 1}
-    members = {
-        inst.get("name")
-        for hs in states
-        for inst in hs["host"].get("instances") or ()
-        if (inst.get("server_group") or {}).get("name") == name
-    }
+    members = {member for hs in states if hs["groups"] for g, member in hs["groups"] if g == name}
     members.discard(request.get("instance"))
     group_hosts = frozenset(hs["name"] for hs in states if not hs["names"].isdisjoint(members))
     rules = group.get("rules") or {}
@@ -384,7 +398,7 @@ def capability_specs(extra_specs: dict) -> list:
     """(key, path, req, scoped) for ComputeCapabilitiesFilter.
 
     "capabilities:a:b" -> path [a, b]; an unscoped key is checked only if the
-    host has it (Nova >= Stein); any other scope ("hw:", "aggregate_...:") is
+    host has it (current Nova; 2014 Nova failed the host); any other scope ("hw:", "aggregate_...:") is
     not this filter's business.
     """
     out = []
@@ -1025,5 +1039,5 @@ def _weight_lines(weights):
             f" (raw {_n(d['raw'])})"
             for name, d in w["weighers"].items()
         )
-        lines.append(f"  {w['host']} total {_n(w['total'], 3)}" + (f": {parts}" if parts else ""))
+        lines.append(f"  {w['host']} total {_n(w['total'], 3)}" + (f": {parts}" if parts else " (one host: not weighed)"))
     return lines

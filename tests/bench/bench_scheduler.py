@@ -20,7 +20,7 @@ _MU = os.path.join(ROOT, "plugins", "module_utils")
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils.ferry_scheduler import (  # noqa: E402
+from ansible.module_utils.ferry_scheduler import (
     ALL_WEIGHERS,
     FILTERS,
     schedule,

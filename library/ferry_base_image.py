@@ -1,0 +1,145 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_base_image
+short_description: Make sure a base image is in the host's image cache, verified by sha256
+description:
+  - The cache holds base images named C(<sha256>.qcow2); a file gets that name only after its
+    content was hashed and matched, so a cached file is trusted.
+  - Fetches from the image store (I(url)); when the store fails or lacks the image and I(source)
+    is given, copies it host-to-host from another hypervisor with rsync over SSH.
+  - Concurrent fetches of the same image on one host are serialised by a lock file.
+  - Supports check mode.
+version_added: "0.1.0"
+options:
+  cache_dir:
+    description: The host's image cache directory.
+    type: path
+    required: true
+  sha256:
+    description: Expected sha256 of the image (from the store's manifest or the guest's metadata).
+    type: str
+    required: true
+  url:
+    description: Image store URL of the image.
+    type: str
+  source:
+    description: Fallback, C(host:path) of the same image on another hypervisor (rsync over SSH).
+    type: str
+  timeout:
+    description: Seconds allowed for the HTTP fetch to connect / stall.
+    type: int
+    default: 60
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Base image into the target's cache
+  ferry_base_image:
+    cache_dir: /var/lib/ferry/cache
+    sha256: "{{ image_sha256 }}"
+    url: http://images.example.org/tiny.qcow2
+    source: "hv-a1:/var/lib/ferry/cache/{{ image_sha256 }}.qcow2"
+"""
+
+RETURN = r"""
+path:
+  description: Path of the cached base image.
+  returned: always
+  type: str
+fetched_from:
+  description: C(cache) (already there), C(store) or C(source).
+  returned: always
+  type: str
+bytes:
+  description: Bytes transferred.
+  returned: always
+  type: int
+store_error:
+  description: Why the store was not used, when the fallback was.
+  returned: when the fallback was used
+  type: str
+"""
+
+import fcntl
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils import ferry_imagecache as cache
+
+
+def fetch_store(url, tmp, timeout):
+    resp = open_url(url, timeout=timeout)
+    return cache.stream_to_file(resp, tmp)
+
+
+def fetch_source(module, source, tmp):
+    rc, out, err = module.run_command(["rsync", "--sparse", "-e", "ssh", source, tmp])
+    if rc != 0:
+        raise IOError("rsync from %s failed: %s" % (source, err.strip()))
+    return os.path.getsize(tmp), cache.sha256_file(tmp)
+
+
+def ensure(module):
+    p = module.params
+    final = cache.cache_path(p["cache_dir"], p["sha256"])
+    result = {"changed": False, "path": final, "fetched_from": "cache", "bytes": 0}
+    if os.path.exists(final):
+        return result
+    result["changed"] = True
+    if module.check_mode:
+        result["fetched_from"] = "store" if p["url"] else "source"
+        return result
+    tmp = "%s.part-%d" % (final, os.getpid())
+    with open(os.path.join(p["cache_dir"], ".lock-" + p["sha256"]), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(final):  # another run fetched it while we waited
+            result["changed"] = False
+            return result
+        errors = []
+        for kind, fetch in (("store", lambda: fetch_store(p["url"], tmp, p["timeout"])),
+                            ("source", lambda: fetch_source(module, p["source"], tmp))):
+            if (kind == "store" and not p["url"]) or (kind == "source" and not p["source"]):
+                continue
+            try:
+                n, digest = fetch()
+                cache.commit(tmp, final, p["sha256"], digest)
+            except Exception as e:  # network, rsync, checksum: try the next way
+                errors.append("%s: %s" % (kind, e))
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                continue
+            result.update(fetched_from=kind, bytes=n)
+            if errors:
+                result["store_error"] = "; ".join(errors)
+            return result
+    module.fail_json(msg="could not get base image %s into %s: %s"
+                     % (p["sha256"], p["cache_dir"], "; ".join(errors) or "no url or source given"))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cache_dir=dict(type="path", required=True),
+            sha256=dict(type="str", required=True),
+            url=dict(type="str"),
+            source=dict(type="str"),
+            timeout=dict(type="int", default=60),
+        ),
+        required_one_of=[("url", "source")],
+        supports_check_mode=True,
+    )
+    try:
+        result = ensure(module)
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The host's base-image cache: files named by their sha256, written only after verification."""
+
+import hashlib
+import os
+import re
+
+CHUNK = 1024 * 1024
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def cache_path(cache_dir, sha256):
+    if not SHA256_RE.match(sha256 or ""):
+        raise ValueError("not a sha256 hex digest: %r" % (sha256,))
+    return os.path.join(cache_dir, sha256 + ".qcow2")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stream_to_file(reader, path):
+    """Copy a file-like `reader` into `path`; return (bytes, sha256)."""
+    h, n = hashlib.sha256(), 0
+    with open(path, "wb") as out:
+        for block in iter(lambda: reader.read(CHUNK), b""):
+            out.write(block)
+            h.update(block)
+            n += len(block)
+    return n, h.hexdigest()
+
+
+def commit(tmp_path, final_path, expected, actual):
+    """Move a verified download into place (read-only); remove it on mismatch."""
+    if actual != expected:
+        os.unlink(tmp_path)
+        raise ValueError("checksum mismatch: expected sha256 %s, got %s" % (expected, actual))
+    os.chmod(tmp_path, 0o444)
+    os.rename(tmp_path, final_path)
