@@ -90,7 +90,9 @@ host:
     used: {description: Sum over all defined domains (running or not), type: dict}
     free: {description: capacity - used, type: dict}
     instances:
-      description: One entry per domain with name, uuid, state, vcpus, memory_mb, disk_gb, disks (with chain), flavor, image, az, migration, metadata.
+      description: >-
+        One entry per domain with name, uuid, state, vcpus, memory_mb, disk_gb, disks (with chain),
+        flavor, image, az, migration, metadata.
       type: list
     claims: {description: Claims in flight on this host, type: list}
   sample:
@@ -102,8 +104,9 @@ host:
         state: running
         vcpus: 1
         memory_mb: 128
-        disks: [{path: /var/lib/ferry-lab/hosts/hv-a1/instances/web01/disk.qcow2,
-                 chain: {depth: 2, base: /var/lib/ferry-lab/hosts/hv-a1/cache/ab12.qcow2}}]
+        disks:
+          - path: /var/lib/ferry-lab/hosts/hv-a1/instances/web01/disk.qcow2
+            chain: {depth: 2, base: /var/lib/ferry-lab/hosts/hv-a1/cache/ab12.qcow2}
 """
 
 import os

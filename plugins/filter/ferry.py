@@ -34,10 +34,52 @@ def ferry_valid_name(name):
     return bool(NAME_RE.match(str(name or "")))
 
 
+def _chain_text(inst):
+    parts = []
+    for d in inst.get("disks", []):
+        c = d.get("chain")
+        if not c:
+            parts.append("%s (%s)" % (d.get("path"), d.get("error", "?")))
+            continue
+        names = [layer["path"].rsplit("/", 1)[-1][:16] for layer in c["layers"]]
+        parts.append(" -> ".join(names) + " [%.0f GiB]" % (c["virtual_size"] / 1024.0 ** 3))
+    return ", ".join(parts) or "-"
+
+
+def _table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def ferry_status_table(hosts):
+    """Lines of two tables: hosts (AZ, capacity used/free) and guests (host, state, flavor, chain)."""
+    rows = [("HOST", "AZ", "STATE", "VCPU used/cap", "RAM MiB used/cap", "DISK GiB used/cap", "GUESTS")]
+    for h in sorted(hosts, key=lambda h: (h.get("az") or "", h["name"])):
+        if not h.get("reachable"):
+            rows.append((h["name"], h.get("az"), "UNREACHABLE", "-", "-", "-", "-"))
+            continue
+        cap, used = h["capacity"], h["used"]
+        rows.append((h["name"], h["az"], "enabled" if h.get("enabled", True) else "disabled",
+                     "%d/%d" % (used["vcpus"], cap["vcpus"]),
+                     "%d/%d" % (used["memory_mb"], cap["memory_mb"]),
+                     "%.1f/%.0f" % (used["disk_gb"], cap["disk_gb"]), len(h["instances"])))
+    guests = [("GUEST", "HOST", "AZ", "STATE", "FLAVOR", "MIGRATION", "DISK CHAIN (top -> base)")]
+    for h in hosts:
+        for i in h.get("instances", []):
+            mig = i.get("migration") or {}
+            guests.append((i["name"], h["name"], h.get("az"), i["state"], i.get("flavor") or "-",
+                           ("%s %s" % (mig.get("role", ""), mig.get("status", ""))).strip() or "-",
+                           _chain_text(i)))
+    if len(guests) == 1:
+        return _table(rows) + ["", "(no guests)"]
+    return _table(rows) + [""] + _table([guests[0]] + sorted(guests[1:], key=lambda g: (g[0], g[1])))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "ferry_collect_hosts": ferry_collect_hosts,
             "ferry_find_instance": ferry_find_instance,
             "ferry_valid_name": ferry_valid_name,
+            "ferry_status_table": ferry_status_table,
         }

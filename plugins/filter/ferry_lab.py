@@ -5,10 +5,10 @@ import string
 # Declared capacities rotate through these so hosts differ, as real ones do
 # (every lab host sees the same physical machine, so capacity is declared).
 _SHAPES = [
-    {"vcpus": 4, "memory_mb": 2048, "disk_gb": 20},
-    {"vcpus": 2, "memory_mb": 1024, "disk_gb": 12},
-    {"vcpus": 6, "memory_mb": 3072, "disk_gb": 30},
-    {"vcpus": 3, "memory_mb": 1536, "disk_gb": 16},
+    {"vcpus": 2, "memory_mb": 2048, "disk_gb": 20},
+    {"vcpus": 1, "memory_mb": 1024, "disk_gb": 12},
+    {"vcpus": 2, "memory_mb": 3072, "disk_gb": 30},
+    {"vcpus": 1, "memory_mb": 1536, "disk_gb": 16},
 ]
 
 

@@ -65,6 +65,10 @@ def read_claims(claims_dir):
     return claims
 
 
+def _name_of(value):
+    return value.get("name") if isinstance(value, dict) else value
+
+
 def instance_facts(dom, run_qemu_img):
     """Facts for one domain: resources, disks with chains, ferry metadata."""
     parsed = ferry_libvirt.parse_domain_xml(dom["xml"])
@@ -92,8 +96,8 @@ def instance_facts(dom, run_qemu_img):
         "memory_mb": parsed["memory_mb"],
         "disk_gb": round(ferry_qcow2.bytes_to_gib(virtual_total), 3),
         "disks": disks,
-        "flavor": (meta.get("flavor") or {}).get("name") if isinstance(meta.get("flavor"), dict) else meta.get("flavor"),
-        "image": (meta.get("image") or {}).get("name") if isinstance(meta.get("image"), dict) else meta.get("image"),
+        "flavor": _name_of(meta.get("flavor")),
+        "image": _name_of(meta.get("image")),
         "az": meta.get("az"),
         "server_group": meta.get("server_group"),
         "migration": migration,
