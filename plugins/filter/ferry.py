@@ -34,6 +34,24 @@ def ferry_valid_name(name):
     return bool(NAME_RE.match(str(name or "")))
 
 
+def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts):
+    """Why a boot request is refused (empty list: it is valid).  Checked before anything is touched."""
+    errors = []
+    if not ferry_valid_name(instance):
+        errors.append("instance name %r is invalid: it must match [A-Za-z0-9][A-Za-z0-9._-]*" % (instance,))
+    if flavor not in flavors:
+        errors.append("unknown flavor %r (known: %s)" % (flavor, ", ".join(sorted(flavors))))
+    if image not in images:
+        errors.append("unknown image %r (known: %s)" % (image, ", ".join(sorted(images))))
+    names = [h["name"] for h in hosts]
+    if host and host not in names:
+        errors.append("unknown host %r (known: %s)" % (host, ", ".join(names)))
+    found = ferry_find_instance(hosts, instance)
+    if found:
+        errors.append("a guest named %r already exists on %s" % (instance, ", ".join(f["host"] for f in found)))
+    return errors
+
+
 def _chain_text(inst):
     parts = []
     for d in inst.get("disks", []):
@@ -81,5 +99,6 @@ class FilterModule(object):
             "ferry_collect_hosts": ferry_collect_hosts,
             "ferry_find_instance": ferry_find_instance,
             "ferry_valid_name": ferry_valid_name,
+            "ferry_boot_errors": ferry_boot_errors,
             "ferry_status_table": ferry_status_table,
         }

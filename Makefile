@@ -1,0 +1,66 @@
+# ferry: two commands matter — `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLAYBOOK := $(BIN)/ansible-playbook
+# What the controller needs before the venv can be built (libvirt-python compiles against
+# libvirt-dev); the lab playbook installs the rest (qemu, libvirt daemons, sshd, rsync...).
+SYSTEM_PACKAGES := python3-venv python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd
+
+.PHONY: all system venv lab lab-down demo status test unit integration lint bench molecule clean
+
+all: demo
+
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.stamp: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+venv: system $(VENV)/.stamp
+
+lab: venv
+	$(PLAYBOOK) playbooks/lab.yml
+
+lab-down: venv
+	$(PLAYBOOK) playbooks/lab_down.yml
+
+status: venv
+	$(PLAYBOOK) playbooks/status.yml
+
+demo: lab
+	bash scripts/demo.sh
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+lint: venv
+	$(BIN)/ruff check plugins library tests roles
+	$(BIN)/ansible-lint --nocolor -q playbooks roles
+	@for m in library/*.py; do n=$$(basename $$m .py); \
+	  $(BIN)/ansible-doc -M library $$n >/dev/null || { echo "ansible-doc $$n failed"; exit 1; }; done
+	@echo "ansible-doc renders every module"
+
+integration: lab
+	$(BIN)/pytest -q tests/integration
+
+# Unit tests, lint, then the integration tests on the real lab; non-zero on any failure.
+test: lab
+	$(BIN)/pytest -q tests/unit
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -q tests/integration
+
+bench: venv
+	$(BIN)/python tests/bench/bench_scheduler.py
+
+clean: lab-down
+	rm -rf $(VENV)
