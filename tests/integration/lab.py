@@ -1,0 +1,119 @@
+"""Helpers for integration tests on the real lab: run playbooks with ansible-runner and look at
+hosts directly (ssh + virsh / qemu-img on the host itself, not through ferry)."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import ansible_runner
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORY = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
+# ansible-runner runs ansible-playbook from PATH: use the venv's, the one running the tests.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+
+def inventory():
+    with open(INVENTORY) as f:
+        inv = yaml.safe_load(f)
+    hosts = {}
+    for az, group in inv["all"]["children"]["hypervisors"]["children"].items():
+        for name in group["hosts"]:
+            with open(os.path.join(ROOT, "inventories", "lab", "host_vars", name + ".yml")) as f:
+                hv = yaml.safe_load(f)
+            hosts[name] = dict(hv, az=az)
+    return inv["all"], inv["all"]["children"]["hypervisors"]["vars"], hosts
+
+
+class Result(object):
+    def __init__(self, runner):
+        self.rc = runner.rc
+        self.status = runner.status
+        self.events = list(runner.events)
+        self.stdout = runner.stdout.read()
+        self.stats = runner.stats or {}
+
+    def task_results(self, task, event="runner_on_ok"):
+        return [e["event_data"]["res"] for e in self.events
+                if e.get("event") == event and e["event_data"].get("task") == task]
+
+    def task_result(self, task):
+        found = self.task_results(task)
+        assert found, "task %r did not run ok; output:\n%s" % (task, self.stdout[-4000:])
+        return found[-1]
+
+    def failures(self):
+        return [e["event_data"]["res"].get("msg", "") for e in self.events
+                if e.get("event") == "runner_on_failed" and not e["event_data"].get("ignore_errors")]
+
+    def changed_count(self):
+        return sum((self.stats.get("changed") or {}).values())
+
+
+def run_playbook(name, check=False, **extravars):
+    """Run playbooks/<name> through ansible-runner; returns Result."""
+    with tempfile.TemporaryDirectory(prefix="ferry-runner-") as pdd:
+        cmdline = "--check" if check else None
+        r = ansible_runner.run(
+            private_data_dir=pdd, project_dir=ROOT, playbook=os.path.join(ROOT, "playbooks", name),
+            inventory=INVENTORY, extravars=extravars, quiet=True, cmdline=cmdline,
+            envvars={"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
+        return Result(r)
+
+
+def ok(result):
+    assert result.rc == 0, "playbook failed: %s\n%s" % (result.failures(), result.stdout[-6000:])
+    return result
+
+
+def ssh(host, command, check=True):
+    """Run a shell command on a lab host as its own user, over its own sshd."""
+    allvars, hvvars, hosts = inventory()
+    h = hosts[host]
+    argv = ["ssh", "-i", hvvars["ansible_ssh_private_key_file"]] + shlex.split(hvvars["ansible_ssh_common_args"]) + [
+        "-p", str(hvvars["ansible_port"]), "%s@%s" % (h["ansible_user"], h["ansible_host"]), command]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError("on %s: %s -> rc %d: %s" % (host, command, p.returncode, p.stderr))
+    return p.stdout
+
+
+def virsh(host, *args, check=True):
+    return ssh(host, "virsh -q -c qemu:///session " + " ".join(shlex.quote(a) for a in args), check=check)
+
+
+def domain_state(host, name):
+    out = virsh(host, "domstate", name, check=False).strip()
+    return out or "absent"
+
+
+def dominfo(host, name):
+    info = {}
+    for line in virsh(host, "dominfo", name).splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip()] = v.strip()
+    return {"vcpus": int(info["CPU(s)"]), "memory_mb": int(info["Max memory"].split()[0]) // 1024,
+            "state": info["State"]}
+
+
+def qemu_img_info(host, path):
+    return json.loads(ssh(host, "qemu-img info -U --output=json --backing-chain -f qcow2 " + shlex.quote(path)))
+
+
+def unique(prefix="t"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def manifest():
+    allvars, _, _ = inventory()
+    import urllib.request
+    with urllib.request.urlopen(allvars["vars"]["ferry_image_store_url"] + "/manifest.json") as r:
+        return json.load(r)
