@@ -1,6 +1,16 @@
 """ferry's filters: thin shims that shape data for playbooks (no side effects)."""
 
+import os
 import re
+
+import ansible.module_utils
+
+# The logic lives in module_utils (shared with modules); make it importable here too.
+_MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MU not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(_MU)
+
+from ansible.module_utils import ferry_move  # noqa: E402
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -31,7 +41,7 @@ def ferry_find_instance(hosts, name):
 
 
 def ferry_valid_name(name):
-    return bool(NAME_RE.match(str(name or "")))
+    return isinstance(name, str) and bool(NAME_RE.fullmatch(name))
 
 
 def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts):
@@ -93,6 +103,22 @@ def ferry_status_table(hosts):
     return _table(rows) + [""] + _table([guests[0]] + sorted(guests[1:], key=lambda g: (g[0], g[1])))
 
 
+def ferry_move_errors(kind, name, hosts, flavors, new_flavor=None, target_host=None):
+    copies = ferry_move.locate(hosts, name)
+    return ferry_move.move_errors(kind, name, copies, flavors, new_flavor, target_host,
+                                  [h["name"] for h in hosts],
+                                  [h["name"] for h in hosts if not h.get("reachable")])
+
+
+def ferry_pending_pair(hosts, name):
+    """{source, target} copies of an unconfirmed move; raises (fails the task) when there is none."""
+    try:
+        src, tgt = ferry_move.pending_pair(ferry_move.locate(hosts, name))
+    except ValueError as e:
+        raise ValueError("%s: %s" % (name, e)) from None
+    return {"source": src, "target": tgt}
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -101,4 +127,13 @@ class FilterModule(object):
             "ferry_valid_name": ferry_valid_name,
             "ferry_boot_errors": ferry_boot_errors,
             "ferry_status_table": ferry_status_table,
+            "ferry_locate": ferry_move.locate,
+            "ferry_move_errors": ferry_move_errors,
+            "ferry_move_request": ferry_move.move_request,
+            "ferry_flavor_of": ferry_move.flavor_of,
+            "ferry_with_migration": ferry_move.with_migration,
+            "ferry_migration_record": ferry_move.migration_record,
+            "ferry_new_migration_id": lambda _: ferry_move.new_migration_id(),
+            "ferry_pending_pair": ferry_pending_pair,
+            "ferry_move_result": ferry_move.result,
         }

@@ -41,7 +41,7 @@ def instance_usage(instances):
 
 
 def free_capacity(capacity, used):
-    return {k: capacity[k] - used[k] for k in ("vcpus", "memory_mb", "disk_gb")}
+    return {k: (capacity[k] or 0) - used[k] for k in ("vcpus", "memory_mb", "disk_gb")}
 
 
 def disk_total_gb(path):

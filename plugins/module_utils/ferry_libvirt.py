@@ -53,7 +53,8 @@ class LibvirtClient(object):
             "name": dom.name(),
             "uuid": dom.UUIDString(),
             "state": STATE_NAMES.get(dom.state()[0], "unknown"),
-            "xml": dom.XMLDesc(0),
+            # the persistent definition (what a define changes), not the live one
+            "xml": dom.XMLDesc(self._libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0),
             "persistent": bool(dom.isPersistent()),
         }
 
@@ -81,13 +82,22 @@ class LibvirtClient(object):
                         ferry_metadata.PREFIX, ferry_metadata.NAMESPACE, flags)
 
 
+# libvirt's memory units (https://libvirt.org/formatdomain.html#memory-allocation), in bytes
+_MEMORY_UNITS_BYTES = {
+    "b": 1, "bytes": 1,
+    "KB": 1000, "k": 1024, "KiB": 1024,
+    "MB": 1000 ** 2, "M": 1024 ** 2, "MiB": 1024 ** 2,
+    "GB": 1000 ** 3, "G": 1024 ** 3, "GiB": 1024 ** 3,
+    "TB": 1000 ** 4, "T": 1024 ** 4, "TiB": 1024 ** 4,
+}
+
+
 def parse_domain_xml(xml_text):
     """vCPUs, memory (MiB), file disks and ferry metadata from a domain XML."""
     root = ET.fromstring(xml_text)
     mem = root.find("memory")
     unit = (mem.get("unit") or "KiB") if mem is not None else "KiB"
-    factor = {"KiB": 1.0 / 1024, "k": 1.0 / 1024, "MiB": 1, "M": 1, "GiB": 1024, "G": 1024,
-              "b": 1.0 / 1024 ** 2, "bytes": 1.0 / 1024 ** 2}.get(unit, 1.0 / 1024)
+    factor = _MEMORY_UNITS_BYTES[unit] / float(1024 ** 2)
     disks = []
     for disk in root.findall("./devices/disk"):
         if disk.get("device", "disk") != "disk":

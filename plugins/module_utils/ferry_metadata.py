@@ -13,6 +13,7 @@ are None, str, int, float, bool, or a flat dict of those:
     </ferry:instance>
 """
 
+import re
 import xml.etree.ElementTree as ET
 
 NAMESPACE = "https://ferry.invalid/xmlns/instance/1.0"
@@ -30,10 +31,20 @@ def _tag(name):
     return "{%s}%s" % (NAMESPACE, name)
 
 
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+# characters XML 1.0 cannot carry, and \r which parsers normalise away
+_BAD_TEXT_RE = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f]")
+
+
 def _check_key(key):
-    if not key or not (key[0].isalpha() or key[0] == "_") or not all(
-            c.isalnum() or c in "_-." for c in key):
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
         raise ValueError("metadata key %r is not a valid XML name" % (key,))
+
+
+def _check_text(key, text):
+    if _BAD_TEXT_RE.search(text):
+        raise ValueError("metadata value for %r has control characters XML cannot carry" % (key,))
+    return text
 
 
 def _encode_value(parent, key, value, nested):
@@ -46,7 +57,7 @@ def _encode_value(parent, key, value, nested):
         el.text = "true" if value else "false"
     elif isinstance(value, (int, float, str)):
         el.set("type", type(value).__name__)
-        el.text = str(value)
+        el.text = _check_text(key, str(value))
     elif isinstance(value, dict) and not nested:
         el.set("type", "dict")
         for k in sorted(value):

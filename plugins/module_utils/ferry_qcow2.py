@@ -103,6 +103,6 @@ def bytes_to_gib(n):
 def grow_check(current_bytes, wanted_bytes):
     """Decide a virtual-size change: 'grow', 'same', or raise on shrink."""
     if wanted_bytes < current_bytes:
-        raise ValueError("disk shrink refused: virtual size is %.2f GiB, flavor asks %.2f GiB"
-                         % (bytes_to_gib(current_bytes), bytes_to_gib(wanted_bytes)))
+        raise ValueError("disk shrink refused: virtual size is %.2f GiB (%d bytes), flavor asks %.2f GiB (%d bytes)"
+                         % (bytes_to_gib(current_bytes), current_bytes, bytes_to_gib(wanted_bytes), wanted_bytes))
     return "grow" if wanted_bytes > current_bytes else "same"

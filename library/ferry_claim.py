@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_claim
+short_description: Claim (or release) room for a guest on this hypervisor, atomically
+description:
+  - With I(state=present), takes an exclusive lock on the claims directory, re-reads the host's
+    domains and claims, re-checks RAM, vCPUs and disk with the scheduler's filters and ratios,
+    and writes the claim only if the guest still fits. Fails with the filters' reasons otherwise,
+    so the caller can try the next alternate host.
+  - With I(state=absent), removes the guest's claim.
+  - Supports check mode (the re-check runs, nothing is written).
+version_added: "0.1.0"
+options:
+  instance:
+    description: Guest name.
+    type: str
+    required: true
+  flavor:
+    description: Flavor to claim (vcpus, memory_mb, disk_gb).
+    type: dict
+  migration_id:
+    description: Id of the move (or boot) the claim belongs to.
+    type: str
+  kind:
+    description: What the claim is for.
+    type: str
+    choices: [boot, move]
+    default: move
+  claims_dir:
+    description: The host's claims directory.
+    type: path
+    required: true
+  storage_dir:
+    description: The host's instances directory (for the facts re-read).
+    type: path
+  declared:
+    description: Declared capacity of the host.
+    type: dict
+    default: {}
+  config:
+    description: Scheduler settings (ratios, reserved resources).
+    type: dict
+    default: {}
+  host:
+    description: Inventory name of this host (used in the report).
+    type: str
+    default: this host
+  uri:
+    description: libvirt URI.
+    type: str
+    default: qemu:///session
+  state:
+    description: Claim or release.
+    type: str
+    choices: [present, absent]
+    default: present
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Claim room on the target
+  ferry_claim:
+    instance: web01
+    flavor: {vcpus: 2, memory_mb: 512, disk_gb: 4}
+    migration_id: 3f1c...
+    claims_dir: /var/lib/ferry/claims
+    storage_dir: /var/lib/ferry/instances
+    declared: {vcpus: 8, memory_mb: 16384, disk_gb: 200}
+"""
+
+RETURN = r"""
+claim:
+  description: The claim written (or that would be written).
+  returned: state=present
+  type: dict
+report:
+  description: The re-check's report.
+  returned: state=present
+  type: str
+"""
+
+import fcntl
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import ferry_claim, ferry_hostfacts
+from ansible.module_utils.ferry_libvirt import LibvirtClient
+
+
+def claim(module):
+    p = module.params
+    path = ferry_claim.claim_path(p["claims_dir"], p["instance"])
+    if p["state"] == "absent":
+        exists = os.path.exists(path)
+        if exists and not module.check_mode:
+            os.unlink(path)
+        return {"changed": exists}
+    with open(os.path.join(p["claims_dir"], ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = LibvirtClient(p["uri"])
+        try:
+            facts = ferry_hostfacts.gather(client, module.run_command, p["declared"], p["storage_dir"],
+                                           p["claims_dir"], kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK))
+        finally:
+            client.close()
+        facts.update(name=p["host"], enabled=True, az=None)
+        fits, report = ferry_claim.recheck(facts, p["instance"], p["flavor"], p["config"])
+        if not fits:
+            module.fail_json(msg="claim refused on re-check: " + report, report=report)
+        new = ferry_claim.make_claim(p["instance"], p["flavor"], p["migration_id"], p["kind"])
+        if not module.check_mode:
+            ferry_claim.write_claim(p["claims_dir"], new)
+    return {"changed": True, "claim": new, "report": report}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            instance=dict(type="str", required=True),
+            flavor=dict(type="dict"),
+            migration_id=dict(type="str"),
+            kind=dict(type="str", choices=["boot", "move"], default="move"),
+            claims_dir=dict(type="path", required=True),
+            storage_dir=dict(type="path"),
+            declared=dict(type="dict", default={}),
+            config=dict(type="dict", default={}),
+            host=dict(type="str", default="this host"),
+            uri=dict(type="str", default="qemu:///session"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        required_if=[("state", "present", ("flavor", "migration_id", "storage_dir"))],
+        supports_check_mode=True,
+    )
+    module.exit_json(**claim(module))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Claims: resources reserved on a target host for a boot or move in flight.
+
+A claim is a JSON file in the host's claims directory, named after the guest.  It is made under
+an exclusive lock on that directory after re-checking the host's capacity with the scheduler's
+resource filters against fresh facts (domains defined there + other claims), so two moves racing
+for the last room on a host cannot both win.
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils import ferry_scheduler
+
+RESOURCE_FILTERS = ["ComputeFilter", "RamFilter", "CoreFilter", "DiskFilter"]
+
+
+def claim_path(claims_dir, instance):
+    return os.path.join(claims_dir, instance + ".json")
+
+
+def make_claim(instance, flavor, migration_id, kind="move", now=time.time):
+    return {"id": migration_id, "instance": instance, "vcpus": int(flavor["vcpus"]),
+            "memory_mb": int(flavor["memory_mb"]), "disk_gb": float(flavor["disk_gb"]),
+            "kind": kind, "created": now()}
+
+
+def recheck(host_facts, instance, flavor, config):
+    """(fits, report_text) for one more guest of `flavor` on this host, with its current use.
+
+    A claim already held by this same instance is left out, so re-running a claim is idempotent.
+    """
+    facts = dict(host_facts)
+    facts["claims"] = [c for c in facts.get("claims", []) if c.get("instance") != instance]
+    facts["instances"] = [i for i in facts.get("instances", []) if i.get("name") != instance]
+    cfg = dict(config or {})
+    cfg["enabled_filters"] = RESOURCE_FILTERS
+    request = {"instance": instance, "flavor": flavor, "image": {"properties": {}},
+               "availability_zone": None, "ignore_hosts": [], "requested_host": None,
+               "retry": {"num_attempts": 1, "hosts": []}, "scheduler_hints": {}, "server_group": None}
+    res = ferry_scheduler.schedule([facts], request, cfg)
+    return res["host"] is not None, res["report_text"]
+
+
+def write_claim(claims_dir, claim):
+    path = claim_path(claims_dir, claim["instance"])
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(claim, f, sort_keys=True)
+    os.rename(tmp, path)
+    return path

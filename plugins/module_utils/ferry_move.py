@@ -1,0 +1,142 @@
+"""Resize and cold migration: the pure decisions (validation, request spec, metadata, result).
+
+Migration statuses follow Nova's names:
+pre-migrating -> migrating -> post-migrating -> finished -> confirming -> confirmed
+                                                         -> reverting  -> reverted
+and error when a move failed and was rolled back.
+"""
+
+import uuid
+
+from ansible.module_utils import ferry_scheduler
+
+IN_FLIGHT = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming", "reverting")
+DONE = ("confirmed", "reverted", "error")
+GIB = 1024 ** 3
+
+
+def new_migration_id():
+    return str(uuid.uuid4())
+
+
+def locate(hosts, name):
+    """The copies of a guest: [{host, host_facts, instance}], source side first."""
+    copies = [{"host": h["name"], "host_facts": h, "instance": i}
+              for h in hosts for i in h.get("instances", []) if i["name"] == name]
+    return sorted(copies, key=lambda c: ((c["instance"].get("migration") or {}).get("role") == "target", c["host"]))
+
+
+def _migration(inst):
+    return inst.get("migration") or {}
+
+
+def flavor_of(inst, flavors):
+    """The guest's current flavor: the one in its metadata, else the matching catalogue entry."""
+    meta = inst.get("metadata", {}).get("flavor")
+    if isinstance(meta, dict) and meta.get("name"):
+        return dict(meta)
+    name = inst.get("flavor")
+    if name in flavors:
+        return dict(flavors[name], name=name)
+    return {"name": name or "unknown", "vcpus": inst["vcpus"], "memory_mb": inst["memory_mb"],
+            "disk_gb": inst.get("disk_gb")}
+
+
+def move_errors(kind, name, copies, flavors, new_flavor=None, target_host=None, host_names=(),
+                unreachable=()):
+    """Why a resize/migration is refused; empty when it may go ahead.  Nothing is touched first."""
+    if not copies:
+        extra = " (unreachable, not checked: %s)" % ", ".join(unreachable) if unreachable else ""
+        return ["no guest named %r on any reachable hypervisor%s" % (name, extra)]
+    if len(copies) > 1 or _migration(copies[0]["instance"]).get("status") in IN_FLIGHT:
+        m = _migration(copies[0]["instance"]) or _migration(copies[-1]["instance"])
+        return ["%s has a %s in state %r (%s -> %s): confirm or revert it first"
+                % (name, m.get("kind", "move"), m.get("status"), m.get("source_host"), m.get("target_host"))]
+    errors = []
+    inst = copies[0]["instance"]
+    if kind == "resize":
+        if new_flavor not in flavors:
+            return ["unknown flavor %r (known: %s)" % (new_flavor, ", ".join(sorted(flavors)))]
+        wanted = flavors[new_flavor]["disk_gb"] * GIB
+        current = max([d.get("chain", {}).get("virtual_size", 0) for d in inst.get("disks", [])] or [0])
+        if wanted < current:
+            errors.append("disk shrink refused: %s has a %.1f GiB disk, flavor %s has %s GiB"
+                          % (name, current / float(GIB), new_flavor, flavors[new_flavor]["disk_gb"]))
+    if target_host and target_host not in host_names:
+        errors.append("unknown target host %r (known: %s)" % (target_host, ", ".join(host_names)))
+    if inst.get("state") not in ("running", "shutoff"):
+        errors.append("%s is %s; only a running or stopped guest can move" % (name, inst.get("state")))
+    return errors
+
+
+def move_request(kind, copy, flavor, image_props, target_host=None, target_az=None,
+                 allow_cross_az=False, allow_same_host=False, retry_hosts=()):
+    """The scheduler request for moving `copy` (from locate()) with `flavor` (a dict with name)."""
+    inst, host = copy["instance"], copy["host_facts"]
+    same_host = kind == "resize" and allow_same_host
+    return {
+        "instance": inst["name"],
+        "flavor": flavor,
+        "image": {"name": inst.get("image"), "properties": image_props or {}},
+        "availability_zone": ferry_scheduler.request_az_for_move(inst, host, target_az, allow_cross_az),
+        "ignore_hosts": [] if same_host else [host["name"]],
+        "requested_host": target_host,
+        "retry": {"num_attempts": 1, "hosts": list(retry_hosts)},
+        "scheduler_hints": {},
+        "server_group": inst.get("server_group"),
+    }
+
+
+def migration_record(mid, kind, status, role, source, target, old_flavor, new_flavor, **extra):
+    rec = {"id": mid, "kind": kind, "status": status, "role": role, "source_host": source,
+           "target_host": target, "old_flavor": old_flavor, "new_flavor": new_flavor}
+    rec.update(extra)
+    return rec
+
+
+def with_migration(metadata, **migration):
+    """A copy of a guest's metadata with its migration record updated."""
+    meta = dict(metadata or {})
+    mig = dict(meta.get("migration") or {})
+    mig.update(migration)
+    meta["migration"] = mig
+    return meta
+
+
+def pending_pair(copies):
+    """(source, target) copies of an unconfirmed move, or raise ValueError saying why not."""
+    if not copies:
+        raise ValueError("no such guest on any reachable hypervisor")
+    roles = {(_migration(c["instance"]).get("role"), c["host"]): c for c in copies}
+    src = [c for (r, _), c in roles.items() if r == "source"]
+    tgt = [c for (r, _), c in roles.items() if r == "target"]
+    mig = _migration((tgt or src or copies)[0]["instance"])
+    if mig.get("status") not in ("finished", "confirming", "reverting"):
+        raise ValueError("no unconfirmed move (migration status is %r)" % (mig.get("status"),))
+    if not tgt:
+        raise ValueError("the target copy of the move is missing")
+    if not src:
+        raise ValueError("the source copy of the move is missing (host unreachable?)")
+    return src[0], tgt[0]
+
+
+def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor):
+    """The move's result: JSON-able, printed and kept as stats."""
+    def span(a, b):
+        return round(times[b] - times[a], 3) if a in times and b in times else None
+    return {
+        "migration_id": mid, "kind": kind, "source": source, "target": target,
+        "old_flavor": old_flavor, "new_flavor": new_flavor,
+        "phases_s": {
+            "schedule_claim": span("start", "claimed"),
+            "prepare_target": span("claimed", "prepared"),
+            "stop_guest": span("prepared", "stopped"),
+            "ship_delta": span("stopped", "shipped"),
+            "rebase_define_start": span("shipped", "running"),
+        },
+        "downtime_s": span("prepared", "running"),
+        "total_s": span("start", "running"),
+        "bytes_shipped": (ship or {}).get("bytes_sent", 0),
+        "overlay_bytes": (ship or {}).get("allocated_bytes", 0),
+        "base_image": (base or {}).get("fetched_from"),
+    }
