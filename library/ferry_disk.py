@@ -31,6 +31,14 @@ options:
   size_gb:
     description: Virtual size in GiB (C(overlay), C(grow)).
     type: float
+  backing_sha256:
+    description:
+      - For C(rebase) of a shipped overlay, the sha256 of the base the guest was booted from. The
+        overlay's recorded backing file must be that image (cache files are named C(<sha256>.qcow2)),
+        and so must I(backing); the rebase then only rewrites the backing path (C(qemu-img rebase -u)),
+        which is exact because both bases are byte-identical. Without it, a safe rebase is done,
+        which needs the old backing file readable.
+    type: str
 author:
   - ferry developers
 """
@@ -72,6 +80,27 @@ def chain(module, path):
     return q.summarize_chain(q.parse_chain(run_ok(module, q.info_argv(path))))
 
 
+def rebase(module, path):
+    p = module.params
+    try:
+        current = q.backing_of(path, module.run_command)
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+    if current == p["backing"]:
+        return {"changed": False, "chain": chain(module, path)}
+    unsafe = False
+    if p["backing_sha256"]:
+        want = p["backing_sha256"] + ".qcow2"
+        if os.path.basename(current or "") != want or os.path.basename(p["backing"]) != want:
+            module.fail_json(msg="%s: base mismatch: overlay was made on %s, the guest was booted from %s, "
+                             "new base is %s" % (path, current, want, p["backing"]))
+        unsafe = True
+    if module.check_mode:
+        return {"changed": True, "unsafe": unsafe}
+    run_ok(module, q.rebase_argv(path, p["backing"], unsafe=unsafe))
+    return {"changed": True, "chain": chain(module, path), "unsafe": unsafe}
+
+
 def act(module):
     p = module.params
     path, action = p["path"], p["action"]
@@ -89,6 +118,8 @@ def act(module):
         return {"changed": True}
     if not exists:
         module.fail_json(msg="disk %s does not exist" % path)
+    if action == "rebase":
+        return rebase(module, path)
     c = chain(module, path)
     if action == "info":
         return {"changed": False, "chain": c}
@@ -98,13 +129,6 @@ def act(module):
         if not ok:
             module.fail_json(msg="qemu-img check found problems in %s" % path, check=summary)
         return {"changed": False, "chain": c, "check": summary}
-    if action == "rebase":
-        if c["depth"] > 1 and c["layers"][0]["backing_file"] == p["backing"]:
-            return {"changed": False, "chain": c}
-        if not module.check_mode:
-            run_ok(module, q.rebase_argv(path, p["backing"]))
-            c = chain(module, path)
-        return {"changed": True, "chain": c}
     if action == "grow":
         try:
             how = q.grow_check(c["virtual_size"], q.gib_to_bytes(p["size_gb"]))
@@ -125,6 +149,7 @@ def main():
             action=dict(type="str", required=True, choices=["overlay", "rebase", "grow", "check", "info"]),
             backing=dict(type="path"),
             size_gb=dict(type="float"),
+            backing_sha256=dict(type="str"),
         ),
         required_if=[("action", "overlay", ("backing",)), ("action", "rebase", ("backing",)),
                      ("action", "grow", ("size_gb",))],

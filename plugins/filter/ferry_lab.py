@@ -6,9 +6,9 @@ import string
 # (every lab host sees the same physical machine, so capacity is declared).
 _SHAPES = [
     {"vcpus": 2, "memory_mb": 2048, "disk_gb": 20},
-    {"vcpus": 1, "memory_mb": 1024, "disk_gb": 12},
+    {"vcpus": 2, "memory_mb": 1024, "disk_gb": 12},
     {"vcpus": 2, "memory_mb": 3072, "disk_gb": 30},
-    {"vcpus": 1, "memory_mb": 1536, "disk_gb": 16},
+    {"vcpus": 2, "memory_mb": 1536, "disk_gb": 16},
 ]
 
 

@@ -29,10 +29,11 @@ def recheck(host_facts, instance, flavor, config):
     """(fits, report_text) for one more guest of `flavor` on this host, with its current use.
 
     A claim already held by this same instance is left out, so re-running a claim is idempotent.
+    A domain of the same guest already on the host (same-host resize) still counts, as Nova's
+    resource tracker counts both flavors until confirm.
     """
     facts = dict(host_facts)
     facts["claims"] = [c for c in facts.get("claims", []) if c.get("instance") != instance]
-    facts["instances"] = [i for i in facts.get("instances", []) if i.get("name") != instance]
     cfg = dict(config or {})
     cfg["enabled_filters"] = RESOURCE_FILTERS
     request = {"instance": instance, "flavor": flavor, "image": {"properties": {}},

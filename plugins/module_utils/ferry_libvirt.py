@@ -265,7 +265,7 @@ def apply_domain(client, name, xml_text, metadata, actions, shutdown_timeout):
                 parse_domain_xml(current["xml"])["metadata"] if current else {})
             client.define(with_metadata(xml_text, meta))
         elif action == "set_metadata":
-            client.set_metadata(name, ferry_metadata.encode(metadata))
+            client.set_metadata(name, ferry_metadata.encode_plain(metadata))
         elif action == "start":
             client.start(name)
     return stopped

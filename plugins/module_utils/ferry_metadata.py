@@ -99,6 +99,16 @@ def _local(tag):
     return tag.split("}", 1)[1] if "}" in tag else tag
 
 
+def encode_plain(data):
+    """The same element without the namespace, as virDomainSetMetadata wants it (libvirt adds
+    the namespace from its key/uri arguments)."""
+    text = encode(data)
+    root = ET.fromstring(text)
+    for el in root.iter():
+        el.tag = _local(el.tag)
+    return ET.tostring(root, encoding="unicode")
+
+
 def decode(xml_text):
     """Parse a <ferry:instance> element (string) back into a dict."""
     if not xml_text:

@@ -57,6 +57,8 @@ def move_errors(kind, name, copies, flavors, new_flavor=None, target_host=None, 
     if kind == "resize":
         if new_flavor not in flavors:
             return ["unknown flavor %r (known: %s)" % (new_flavor, ", ".join(sorted(flavors)))]
+        if new_flavor == inst.get("flavor"):
+            return ["%s already has flavor %s: use migrate.yml to move it without a resize" % (name, new_flavor)]
         wanted = flavors[new_flavor]["disk_gb"] * GIB
         current = max([d.get("chain", {}).get("virtual_size", 0) for d in inst.get("disks", [])] or [0])
         if wanted < current:
@@ -115,6 +117,8 @@ def pending_pair(copies):
         raise ValueError("no unconfirmed move (migration status is %r)" % (mig.get("status"),))
     if not tgt:
         raise ValueError("the target copy of the move is missing")
+    if mig.get("same_host"):
+        return tgt[0], tgt[0]
     if not src:
         raise ValueError("the source copy of the move is missing (host unreachable?)")
     return src[0], tgt[0]

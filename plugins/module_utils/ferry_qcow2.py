@@ -57,6 +57,15 @@ def summarize_chain(layers):
     }
 
 
+def backing_of(path, run):
+    """The backing file recorded in an overlay (without opening the chain: it may not exist here)."""
+    rc, out, err = run(info_argv(path, chain=False))
+    if rc != 0:
+        raise ValueError("qemu-img info %s failed: %s" % (path, err.strip()))
+    layers = parse_chain(out)
+    return layers[0]["backing_file"] if layers else None
+
+
 def create_overlay_argv(path, backing, size_bytes=None, backing_fmt="qcow2"):
     argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", backing_fmt, path]
     if size_bytes is not None:
