@@ -117,3 +117,49 @@ def manifest():
     import urllib.request
     with urllib.request.urlopen(allvars["vars"]["ferry_image_store_url"] + "/manifest.json") as r:
         return json.load(r)
+
+
+REF_DIR = "/tmp/ferry-ref"
+
+
+def disk_path(host, name, fname="disk.qcow2"):
+    _, _, hosts = inventory()
+    return "%s/%s/%s" % (hosts[host]["ferry_instances_dir"], name, fname)
+
+
+def write_pattern(host, name, seed=0x5A):
+    """Write known data into a guest's disk while it is stopped, then start it again.
+
+    Two regions: one over the base's seeded data (the overlay must shadow the base) and one past
+    it.  Returns a flattened reference copy of the guest-visible content, readable by every host.
+    """
+    if domain_state(host, name) == "running":
+        virsh(host, "destroy", name)
+    disk = disk_path(host, name)
+    ssh(host, "qemu-io -f qcow2 -c 'write -P %d 1M 2M' -c 'write -P %d 100M 4M' %s"
+        % (seed, seed + 1, shlex.quote(disk)))
+    virsh(host, "start", name)
+    os.makedirs(REF_DIR, mode=0o755, exist_ok=True)
+    os.chmod(REF_DIR, 0o755)
+    ref = os.path.join(REF_DIR, name + ".qcow2")
+    # as root on this machine: read the source's chain, flatten it into a reference copy
+    subprocess.run(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "qcow2", disk, ref], check=True)
+    os.chmod(ref, 0o644)
+    return ref
+
+
+def compare(host, disk, ref):
+    """`qemu-img compare` run on the host itself, as its user: the chain must resolve there."""
+    p = ssh(host, "qemu-img compare -U -f qcow2 -F qcow2 %s %s; echo rc=$?" % (shlex.quote(disk), shlex.quote(ref)),
+            check=False)
+    return p
+
+
+def status_hosts():
+    r = ok(run_playbook("status.yml"))
+    hosts = r.task_result("Collect the hypervisors' facts")["ansible_facts"]["ferry_hosts"]
+    return {h["name"]: h for h in hosts}
+
+
+def copies(name):
+    return {h: i for h, facts in status_hosts().items() for i in facts["instances"] if i["name"] == name}

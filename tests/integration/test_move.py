@@ -1,0 +1,212 @@
+"""Issue 4: resize and cold migration end to end on the real lab.
+
+Every move is checked through the hosts themselves: the target's libvirt (virsh over its own
+sshd), `qemu-img info` of the target's chain, and `qemu-img compare` of the guest-visible content
+against a flattened copy taken before the move.
+"""
+
+import os
+
+import pytest
+
+from tests.integration import lab
+
+ALL = ("hv-a1", "hv-a2", "hv-b1", "hv-b2")
+
+
+def boot(name, host, flavor="m1.small", image="tiny", **kw):
+    return lab.ok(lab.run_playbook("boot.yml", instance=name, flavor=flavor, image=image, host=host, **kw))
+
+
+def ship_result(result):
+    return result.task_result("Ship the overlay (the delta only) host to host and verify its checksum")
+
+
+def move_result(result):
+    return result.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
+
+
+def assert_same_content(host, name, ref, fname="disk.qcow2"):
+    out = lab.compare(host, lab.disk_path(host, name, fname), ref)
+    assert "Images are identical" in out and "rc=0" in out, out
+
+
+def test_migrate_ships_only_the_delta_keeps_content_and_reverts(guest_name):
+    name = guest_name("mig")
+    boot(name, "hv-a1", image="fat")
+    ref = lab.write_pattern("hv-a1", name)
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name))
+    res = move_result(r)
+    assert (res["source"], res["target"]) == ("hv-a1", "hv-a2")  # the only other host of az1
+    # running on the target with the same flavor, seen by the target's own libvirt
+    info = lab.dominfo("hv-a2", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 1, 128)
+    # the overlay now sits on the target's cached base, same content as before
+    chain = lab.qemu_img_info("hv-a2", lab.disk_path("hv-a2", name))
+    _, _, hosts = lab.inventory()
+    assert os.path.dirname(chain[0]["full-backing-filename"]) == hosts["hv-a2"]["ferry_cache_dir"]
+    assert_same_content("hv-a2", name, ref)
+    # only the delta travelled: within a few percent of the overlay, far below base + overlay
+    ship = ship_result(r)
+    base_bytes = chain[1]["actual-size"]
+    assert ship["bytes_sent"] <= ship["allocated_bytes"] * 1.05 + 65536
+    assert ship["bytes_sent"] >= ship["file_bytes"] * 0.95
+    assert base_bytes > 150 * 1024 ** 2
+    assert ship["bytes_sent"] < 0.1 * (base_bytes + ship["allocated_bytes"])
+    assert res["bytes_shipped"] == ship["bytes_sent"]
+    assert res["downtime_s"] > 0 and set(res["phases_s"]) >= {"ship_delta", "stop_guest"}
+    # the source is stopped, still defined, marked as the resize source
+    assert lab.domain_state("hv-a1", name) == "shut off"
+    assert 'role type="str">source' in lab.virsh("hv-a1", "dumpxml", name)
+    # revert: target copy gone, source runs again with the same content
+    lab.ok(lab.run_playbook("revert.yml", instance=name))
+    assert lab.domain_state("hv-a2", name) == "absent"
+    assert lab.ssh("hv-a2", "test -e %s && echo yes || echo no" % lab.disk_path("hv-a2", name)).strip() == "no"
+    assert lab.dominfo("hv-a1", name)["state"] == "running"
+    assert_same_content("hv-a1", name, ref)
+    assert "reverted" in lab.virsh("hv-a1", "dumpxml", name)
+
+
+def test_resize_without_az_stays_in_az_grows_and_confirm_deletes_source(guest_name):
+    name = guest_name("rsz")
+    boot(name, "hv-a1")  # no AZ requested at boot
+    ref = lab.write_pattern("hv-a1", name)
+    r = lab.ok(lab.run_playbook("resize.yml", instance=name, flavor="m1.large"))
+    res = move_result(r)
+    assert res["target"] == "hv-a2", "seed defect 1: a guest booted without AZ must stay in its host's AZ"
+    info = lab.dominfo("hv-a2", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 2, 512)
+    chain = lab.qemu_img_info("hv-a2", lab.disk_path("hv-a2", name))
+    assert chain[0]["virtual-size"] == 4 * 1024 ** 3
+    assert_same_content("hv-a2", name, ref)
+    assert lab.domain_state("hv-a1", name) == "shut off"
+    # a second resize is refused while this one is unconfirmed
+    again = lab.run_playbook("resize.yml", instance=name, flavor="m1.xlarge")
+    assert again.rc != 0 and any("confirm or revert it first" in m for m in again.failures())
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    assert lab.domain_state("hv-a1", name) == "absent"
+    assert lab.ssh("hv-a1", "test -e %s && echo yes || echo no" % lab.disk_path("hv-a1", name)).strip() == "no"
+    assert lab.dominfo("hv-a2", name)["state"] == "running"
+    assert lab.ssh("hv-a2", "ls %s" % lab.inventory()[2]["hv-a2"]["ferry_claims_dir"]).strip() == ""
+    assert 'status type="str">confirmed' in lab.virsh("hv-a2", "dumpxml", name)
+    assert_same_content("hv-a2", name, ref)
+
+
+def _fill(host, guest_name):
+    """Boot fillers on `host` until its RAM is used up (largest flavor that fits first)."""
+    flavors = [("m1.xlarge", 1024), ("m1.large", 512), ("m1.medium", 256), ("m1.small", 128), ("m1.tiny", 64)]
+    for _ in range(12):
+        h = lab.status_hosts()[host]
+        free = h["capacity"]["memory_mb"] - h["used"]["memory_mb"]
+        fit = [f for f, mb in flavors if mb <= free]
+        if not fit:
+            return
+        lab.ok(lab.run_playbook("boot.yml", instance=guest_name("fill"), flavor=fit[0], image="tiny", host=host))
+    raise AssertionError("could not fill %s" % host)
+
+
+def test_resize_refused_when_own_az_is_full_never_goes_to_other_az(guest_name):
+    name = guest_name("azfull")
+    boot(name, "hv-a1")  # no AZ
+    _fill("hv-a2", guest_name)
+    r = lab.run_playbook("resize.yml", instance=name, flavor="m1.medium")
+    assert r.rc != 0
+    msg = "\n".join(r.failures())
+    assert "No valid host" in msg
+    assert "AvailabilityZoneFilter removed hv-b1" in msg and "AvailabilityZoneFilter removed hv-b2" in msg
+    assert "RamFilter removed hv-a2" in msg
+    for host in ("hv-a2", "hv-b1", "hv-b2"):
+        assert lab.domain_state(host, name) == "absent"
+    info = lab.dominfo("hv-a1", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 1, 128)
+    # the operator can leave the AZ explicitly
+    plan = lab.ok(lab.run_playbook("plan.yml", instance=name, flavor="m1.medium", ferry_allow_cross_az=True))
+    assert plan.task_result("Schedule (filters, then weighers)")["host"] in ("hv-b1", "hv-b2")
+
+
+@pytest.mark.parametrize("flavor,expect", [
+    ("m1.tiny", "disk shrink refused"),
+    ("m9.huge", "unknown flavor 'm9.huge'"),
+    ("m1.small", "already has flavor m1.small"),
+])
+def test_resize_refusals_touch_nothing(guest_name, flavor, expect):
+    name = guest_name("ref")
+    boot(name, "hv-b1")
+    before = lab.virsh("hv-b1", "dumpxml", "--inactive", name)
+    r = lab.run_playbook("resize.yml", instance=name, flavor=flavor)
+    assert r.rc != 0 and any(expect in m for m in r.failures()), r.failures()
+    assert lab.virsh("hv-b1", "dumpxml", "--inactive", name) == before
+    assert lab.dominfo("hv-b1", name)["state"] == "running"
+
+
+def test_unknown_guest_refused():
+    r = lab.run_playbook("migrate.yml", instance="no-such-guest-x")
+    assert r.rc != 0 and any("no guest named 'no-such-guest-x'" in m for m in r.failures())
+
+
+def test_check_mode_prints_plan_and_touches_nothing(guest_name):
+    name = guest_name("chk")
+    boot(name, "hv-b1")
+    before = lab.virsh("hv-b1", "dumpxml", "--inactive", name)
+    r = lab.ok(lab.run_playbook("resize.yml", check=True, instance=name, flavor="m1.medium"))
+    assert "Scheduled" in "\n".join(r.task_result("Show the scheduler's report")["msg"])
+    assert lab.virsh("hv-b1", "dumpxml", "--inactive", name) == before
+    assert lab.dominfo("hv-b1", name)["state"] == "running"
+    for host in ("hv-a1", "hv-a2", "hv-b2"):
+        assert lab.domain_state(host, name) == "absent"
+    assert lab.ssh("hv-b2", "test -e %s && echo yes || echo no" % os.path.dirname(lab.disk_path("hv-b2", name))).strip() == "no"
+
+
+def test_failure_after_stop_rolls_back_to_the_source(guest_name):
+    name = guest_name("rb")
+    boot(name, "hv-b1")
+    ref = lab.write_pattern("hv-b1", name)
+    # break the target: a directory where the shipped overlay must land makes rsync fail
+    lab.ssh("hv-b2", "mkdir -p %s/keep && touch %s/keep/x" % ((lab.disk_path("hv-b2", name),) * 2))
+    r = lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2")
+    assert r.rc != 0
+    msg = "\n".join(r.failures())
+    assert "Rolled back" in msg and "Ship the overlay" in msg, msg
+    # the source runs again, old flavor, same content; the target kept nothing, claim released
+    info = lab.dominfo("hv-b1", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 1, 128)
+    assert_same_content("hv-b1", name, ref)
+    assert 'status type="str">error' in lab.virsh("hv-b1", "dumpxml", name)
+    assert lab.domain_state("hv-b2", name) == "absent"
+    assert lab.ssh("hv-b2", "test -e %s && echo yes || echo no" % os.path.dirname(lab.disk_path("hv-b2", name))).strip() == "no"
+    assert not lab.ssh("hv-b2", "ls %s" % lab.inventory()[2]["hv-b2"]["ferry_claims_dir"]).strip()
+    # and the guest can move again afterwards
+    lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_auto_confirm=True))
+    assert lab.domain_state("hv-b1", name) == "absent"
+    assert_same_content("hv-b2", name, ref)
+
+
+def test_same_host_resize_in_place_and_revert(guest_name):
+    name = guest_name("same")
+    boot(name, "hv-b1")
+    ref = lab.write_pattern("hv-b1", name)
+    r = lab.ok(lab.run_playbook("resize.yml", instance=name, flavor="m1.medium", target_host="hv-b1",
+                                ferry_allow_resize_to_same_host=True))
+    assert move_result(r)["target"] == "hv-b1" and move_result(r)["bytes_shipped"] == 0
+    info = lab.dominfo("hv-b1", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 2, 256)
+    guest = lab.copies(name)["hv-b1"]
+    new_disk = guest["disks"][0]["path"]
+    assert new_disk != lab.disk_path("hv-b1", name)
+    assert guest["disks"][0]["chain"]["virtual_size"] == 3 * 1024 ** 3
+    assert_same_content("hv-b1", name, ref, os.path.basename(new_disk))
+    lab.ok(lab.run_playbook("revert.yml", instance=name))
+    info = lab.dominfo("hv-b1", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 1, 128)
+    assert lab.copies(name)["hv-b1"]["disks"][0]["path"] == lab.disk_path("hv-b1", name)
+    assert lab.ssh("hv-b1", "test -e %s && echo yes || echo no" % new_disk).strip() == "no"
+    assert_same_content("hv-b1", name, ref)
+
+
+def test_named_target_in_other_az_is_filtered(guest_name):
+    name = guest_name("tgt")
+    boot(name, "hv-a1")
+    r = lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2")
+    assert r.rc != 0 and any("AvailabilityZoneFilter removed hv-b2" in m for m in r.failures())
+    assert lab.dominfo("hv-a1", name)["state"] == "running"
+    assert all(lab.domain_state(h, name) == "absent" for h in ALL if h != "hv-a1")
