@@ -1,13 +1,36 @@
 #!/usr/bin/env bash
-# The demo: boot a few guests across both AZs on the local lab, then show hosts and guests.
+# The demo on the local lab: boot guests across both AZs, resize one within its AZ and confirm,
+# migrate one and revert, with the hosts/guests table before and after.
 # Re-runnable: demo guests left by an earlier run are deleted first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PB=".venv/bin/ansible-playbook"
-export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
 
 step() { printf '\n=== %s\n' "$*"; }
-run() { echo "+ ansible-playbook $*"; "$PB" "$@" > .demo.log 2>&1 || { cat .demo.log; exit 1; }; grep -E '"msg": "' .demo.log | sed 's/^ *"msg": /  /' || true; }
+# run a playbook quietly; on failure show its output; else print its "msg" lines
+run() {
+  echo "+ ansible-playbook $*"
+  "$PB" "$@" > "$LOG" 2>&1 || { cat "$LOG"; exit 1; }
+  grep -E '^ +"msg": "' "$LOG" | sed 's/^ *"msg": /  /' || true
+}
+table() {
+  "$PB" playbooks/status.yml 2>/dev/null | sed -n '/Show hosts and guests/,/PLAY RECAP/p' \
+    | sed -n 's/^        "\(.*\)",\{0,1\}$/\1/p'
+}
+move_summary() {
+  python3 - "$LOG" <<'PY'
+import re, sys, json
+text = open(sys.argv[1]).read()
+m = re.search(r'"ferry_move_result": (\{.*?\n    \})', text, re.S)
+if m:
+    r = json.loads(m.group(1))
+    print("  %s %s -> %s (%s -> %s): %d bytes shipped, downtime %.1f s, base %s, total %.1f s"
+          % (r["kind"], r["source"], r["target"], r["old_flavor"], r["new_flavor"], r["bytes_shipped"],
+             r["downtime_s"], r["base_image"], r["total_s"]))
+PY
+}
 
 step "Removing guests from an earlier demo"
 for g in demo-web1 demo-web2 demo-db1; do
@@ -16,10 +39,29 @@ done
 
 step "Booting guests: one with no AZ, one in az1, one in az2 (the scheduler places them)"
 run playbooks/boot.yml -e instance=demo-web1 -e flavor=m1.small -e image=tiny
-run playbooks/boot.yml -e instance=demo-db1 -e flavor=m1.medium -e image=tiny -e az=az1
+run playbooks/boot.yml -e instance=demo-db1 -e flavor=m1.small -e image=fat -e az=az1
 run playbooks/boot.yml -e instance=demo-web2 -e flavor=m1.small -e image=tiny -e az=az2
 
-step "Hosts and guests"
-"$PB" playbooks/status.yml 2>/dev/null | sed -n '/Show hosts and guests/,/PLAY RECAP/p' \
-  | sed -n 's/^        "\(.*\)",\{0,1\}$/\1/p'
-rm -f .demo.log
+step "Before"
+table
+
+step "Plan: resize demo-web1 to m1.medium (dry run, the scheduler's report)"
+"$PB" playbooks/plan.yml -e instance=demo-web1 -e flavor=m1.medium 2>/dev/null \
+  | sed -n '/Show the scheduler/,/^}/p' | sed -n 's/^        "\(.*\)",\{0,1\}$/  \1/p'
+
+step "Resize demo-web1 to m1.medium: it was booted without an AZ, so it stays in its host's AZ"
+run playbooks/resize.yml -e instance=demo-web1 -e flavor=m1.medium
+move_summary
+step "Confirm the resize (the source copy is deleted)"
+run playbooks/confirm.yml -e instance=demo-web1
+
+step "Migrate demo-db1 (base image 'fat': only the small overlay travels)"
+run playbooks/migrate.yml -e instance=demo-db1
+move_summary
+step "Migrate demo-web2, then revert (the target copy is destroyed, the source restarted)"
+run playbooks/migrate.yml -e instance=demo-web2
+move_summary
+run playbooks/revert.yml -e instance=demo-web2
+
+step "After (demo-db1 awaits confirm.yml or revert.yml: both copies are shown)"
+table
