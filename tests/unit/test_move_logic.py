@@ -1,0 +1,165 @@
+"""Table-driven tests of the move decisions (ferry_move), claims' re-check and rsync stats parsing."""
+
+import pytest
+
+from ansible.module_utils import ferry_claim, ferry_move, ferry_ship
+
+GIB = 1024 ** 3
+FLAVORS = {
+    "m1.small": {"vcpus": 1, "memory_mb": 128, "disk_gb": 2},
+    "m1.medium": {"vcpus": 2, "memory_mb": 256, "disk_gb": 3},
+    "m1.tiny": {"vcpus": 1, "memory_mb": 64, "disk_gb": 1},
+}
+
+
+def inst(name="web", flavor="m1.small", az=None, migration=None, state="running", vsize=2 * GIB):
+    return {"name": name, "uuid": "u-" + name, "state": state, "vcpus": 1, "memory_mb": 128, "disk_gb": vsize / GIB,
+            "flavor": flavor, "image": "tiny", "az": az, "migration": migration,
+            "disks": [{"path": "/x/%s/disk.qcow2" % name, "chain": {"virtual_size": vsize, "base": "/c/s.qcow2"}}],
+            "metadata": {"flavor": dict(FLAVORS[flavor], name=flavor), "az": az, "migration": migration}}
+
+
+def host(name, az, *instances):
+    return {"name": name, "az": az, "reachable": True, "instances": list(instances)}
+
+
+@pytest.mark.parametrize("kind,flavor,instances,expect", [
+    ("resize", "m1.medium", [inst()], None),
+    ("resize", "m1.tiny", [inst()], "disk shrink refused"),
+    ("resize", "m9", [inst()], "unknown flavor 'm9'"),
+    ("resize", "m1.small", [inst()], "already has flavor m1.small"),
+    ("migrate", None, [], "no guest named 'web'"),
+    ("migrate", None, [inst(migration={"status": "finished", "kind": "resize"})], "confirm or revert it first"),
+    ("migrate", None, [inst(migration={"status": "reverted"})], None),
+    ("migrate", None, [inst(migration={"status": "error"})], None),
+    ("migrate", None, [inst(state="paused")], "only a running or stopped guest can move"),
+    ("migrate", None, [inst(state="shutoff")], None),
+])
+def test_move_errors(kind, flavor, instances, expect):
+    hosts = [host("a1", "az1", *instances), host("a2", "az1")]
+    errors = ferry_move.move_errors(kind, "web", ferry_move.locate(hosts, "web"), FLAVORS, flavor,
+                                    None, ["a1", "a2"])
+    if expect is None:
+        assert errors == []
+    else:
+        assert errors and expect in errors[0], errors
+
+
+def test_two_copies_means_unconfirmed():
+    src = inst(migration={"status": "finished", "role": "source", "kind": "migrate"}, state="shutoff")
+    tgt = inst(migration={"status": "finished", "role": "target", "kind": "migrate"})
+    hosts = [host("a1", "az1", src), host("a2", "az1", tgt)]
+    errors = ferry_move.move_errors("migrate", "web", ferry_move.locate(hosts, "web"), FLAVORS)
+    assert "confirm or revert it first" in errors[0]
+
+
+@pytest.mark.parametrize("guest_az,target_az,cross,expect", [
+    (None, None, False, "az1"),       # seed defect 1: booted without AZ -> its host's AZ
+    ("az1", None, False, "az1"),
+    (None, "az2", False, "az2"),      # explicit target AZ
+    (None, None, True, None),         # explicitly any AZ
+])
+def test_move_request_pins_az(guest_az, target_az, cross, expect):
+    h = host("a1", "az1", inst(az=guest_az))
+    copy = ferry_move.locate([h], "web")[0]
+    req = ferry_move.move_request("migrate", copy, dict(FLAVORS["m1.small"], name="m1.small"), {},
+                                  target_az=target_az, allow_cross_az=cross)
+    assert req["availability_zone"] == expect
+    assert req["ignore_hosts"] == ["a1"]
+
+
+@pytest.mark.parametrize("kind,same,ignored", [("resize", True, []), ("resize", False, ["a1"]), ("migrate", True, ["a1"])])
+def test_same_host_only_for_resize(kind, same, ignored):
+    copy = ferry_move.locate([host("a1", "az1", inst())], "web")[0]
+    req = ferry_move.move_request(kind, copy, {"name": "x"}, {}, allow_same_host=same)
+    assert req["ignore_hosts"] == ignored
+
+
+@pytest.mark.parametrize("copies,expect", [
+    ([("a1", {"status": "finished", "role": "source"}), ("a2", {"status": "finished", "role": "target"})], ("a1", "a2")),
+    ([("a2", {"status": "finished", "role": "target", "same_host": True})], ("a2", "a2")),
+    ([("a1", {"status": "confirmed", "role": "target"})], "no unconfirmed move"),
+    ([("a1", {"status": "finished", "role": "source"})], "target copy of the move is missing"),
+    ([("a2", {"status": "finished", "role": "target"})], "source copy of the move is missing"),
+    ([], "no such guest"),
+])
+def test_pending_pair(copies, expect):
+    hosts = [host(h, "az1", inst(migration=m)) for h, m in copies]
+    located = ferry_move.locate(hosts, "web")
+    if isinstance(expect, tuple):
+        src, tgt = ferry_move.pending_pair(located)
+        assert (src["host"], tgt["host"]) == expect
+    else:
+        with pytest.raises(ValueError, match=expect):
+            ferry_move.pending_pair(located)
+
+
+def test_locate_puts_source_first():
+    hosts = [host("a1", "az1", inst(migration={"role": "target"})), host("a2", "az1", inst(migration={"role": "source"}))]
+    assert [c["host"] for c in ferry_move.locate(hosts, "web")] == ["a2", "a1"]
+
+
+def test_with_migration_copies_and_updates():
+    meta = {"flavor": {"name": "x"}, "migration": {"id": "1", "status": "finished"}}
+    out = ferry_move.with_migration(meta, status="confirmed")
+    assert out["migration"] == {"id": "1", "status": "confirmed"}
+    assert meta["migration"]["status"] == "finished"
+
+
+def test_result_phases_and_downtime():
+    t = {"start": 0.0, "claimed": 1.0, "prepared": 2.5, "stopped": 4.0, "shipped": 5.0, "running": 6.5}
+    r = ferry_move.result("id", "resize", "a1", "a2", t, {"bytes_sent": 10, "allocated_bytes": 12},
+                          {"fetched_from": "store"}, "m1.small", "m1.medium")
+    assert r["downtime_s"] == 4.0 and r["total_s"] == 6.5
+    assert r["phases_s"] == {"schedule_claim": 1.0, "prepare_target": 1.5, "stop_guest": 1.5,
+                             "ship_delta": 1.0, "rebase_define_start": 1.5}
+    assert (r["bytes_shipped"], r["overlay_bytes"], r["base_image"]) == (10, 12, "store")
+
+
+def _facts(mem_cap, *instances, claims=()):
+    return {"name": "a2", "az": "az1", "reachable": True, "enabled": True,
+            "capacity": {"vcpus": 2, "memory_mb": mem_cap, "disk_gb": 20},
+            "instances": list(instances), "claims": list(claims)}
+
+
+CFG = {"ram_allocation_ratio": 1.0, "reserved_host_memory_mb": 0, "cpu_allocation_ratio": 4.0}
+
+
+@pytest.mark.parametrize("cap,instances,claims,fits", [
+    (256, [], [], True),                                                   # exactly fits
+    (255, [], [], False),                                                  # one MiB short
+    (512, [inst("other")], [], True),                                      # 128 used + 256
+    (256, [inst("other")], [], False),
+    (512, [], [{"instance": "x", "vcpus": 1, "memory_mb": 300, "disk_gb": 1}], False),  # claim in flight counts
+    (256, [], [{"instance": "web", "vcpus": 2, "memory_mb": 256, "disk_gb": 3}], True),  # own claim: re-run is idempotent
+])
+def test_claim_recheck(cap, instances, claims, fits):
+    ok, report = ferry_claim.recheck(_facts(cap, *instances, claims=claims), "web",
+                                     dict(FLAVORS["m1.medium"], name="m1.medium"), CFG)
+    assert ok is fits, report
+    if not fits:
+        assert "RamFilter removed a2" in report
+
+
+def test_claim_file_round_trip(tmp_path):
+    c = ferry_claim.make_claim("web", FLAVORS["m1.medium"], "mid", now=lambda: 5.0)
+    path = ferry_claim.write_claim(str(tmp_path), c)
+    assert path.endswith("web.json")
+    from ansible.module_utils import ferry_hostfacts
+    assert ferry_hostfacts.read_claims(str(tmp_path)) == [c]
+
+
+@pytest.mark.parametrize("out,sent,recv", [
+    ("Number of files: 1\nTotal bytes sent: 196,772\nTotal bytes received: 35\n", 196772, 35),
+    ("Total bytes sent: 1.234.567\nTotal bytes received: 1.035\n", 1234567, 1035),
+    ("garbage", None, None),
+])
+def test_rsync_stats(out, sent, recv):
+    assert ferry_ship.parse_stats(out) == {"bytes_sent": sent, "bytes_received": recv}
+
+
+@pytest.mark.parametrize("bw,has", [(0, False), (None, False), (5000, True)])
+def test_rsync_argv(bw, has):
+    argv = ferry_ship.rsync_argv("/a", "h:/b", bw)
+    assert argv[0] == "rsync" and "--sparse" in argv and argv[-2:] == ["/a", "h:/b"]
+    assert any(a.startswith("--bwlimit=") for a in argv) is has
