@@ -23,7 +23,7 @@ def _num(text):
 
 
 def parse_stats(output):
-    """Bytes on the wire from `rsync --stats` (sent + received, i.e. protocol overhead included)."""
+    """Bytes on the wire from `rsync --stats`: sent and received, each on its own (protocol included)."""
     sent = _SENT_RE.search(output)
     recv = _RECV_RE.search(output)
     return {"bytes_sent": _num(sent.group(1)) if sent else None,
