@@ -53,14 +53,28 @@ lint: venv
 integration: lab
 	$(BIN)/pytest -q tests/integration
 
-# Unit tests, lint, then the integration tests on the real lab; non-zero on any failure.
+# Unit tests, lint, the integration tests on the real lab, the molecule scenario; non-zero on any failure.
 test: lab
 	$(BIN)/pytest -q tests/unit
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q tests/integration
+	$(MAKE) --no-print-directory molecule
 
-bench: venv
+# Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
+# delta shipping vs the flatten-and-copy baseline on the lab.
+bench: lab
 	$(BIN)/python tests/bench/bench_scheduler.py
+	$(BIN)/python tests/bench/bench_ship.py
+
+# molecule scenario on the shared lab: create = playbooks/lab.yml (builds it, or changes nothing
+# when it is up), converge boots/resizes/confirms mol-web1, testinfra verifies, cleanup deletes it.
+# test_sequence has no destroy: lab_down.yml would stop every guest on the lab and cost a rebuild.
+# reset: forget molecule's "created" state so create checks the lab again on every run.
+# --destroy=never: otherwise molecule runs destroy (lab_down.yml) after any failed step.
+MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
+molecule: venv
+	$(MOLECULE) reset -s default
+	$(MOLECULE) test -s default --destroy=never
 
 clean: lab-down
 	rm -rf $(VENV)

@@ -158,24 +158,31 @@ def wait_state(client, name, wanted, timeout, poll=0.2, clock=time.monotonic, sl
         sleep(poll)
 
 
-def stop_domain(client, name, timeout, **kw):
+def stop_domain(client, name, timeout, retry_interval=3, clock=time.monotonic, **kw):
     """Graceful ACPI shutdown, then force after `timeout` seconds.
 
-    Returns 'already' (was not running), 'graceful' or 'forced'.  When this
-    returns, the guest's qemu process is gone (libvirt reports shutoff only
-    after the process exited), so the disk is safe to read.
+    The shutdown request is re-sent every `retry_interval` seconds, as Nova's
+    _clean_shutdown does: a guest that was still in its firmware when the
+    first ACPI event came may not have seen it.  Returns 'already' (was not
+    running), 'graceful' or 'forced'.  When this returns, the guest's qemu
+    process is gone (libvirt reports shutoff only after the process exited),
+    so the disk is safe to read.
     """
     dom = client.domain(name)
     if dom is None:
         raise LookupError("domain %s not found" % name)
     if dom["state"] == "shutoff":
         return "already"
-    if timeout > 0:
+    deadline = clock() + timeout
+    while timeout > 0:
+        left = deadline - clock()
+        if left <= 0:
+            break
         client.shutdown(name)
-        if wait_state(client, name, ("shutoff",), timeout, **kw) == "shutoff":
+        if wait_state(client, name, ("shutoff",), min(retry_interval, left), clock=clock, **kw) == "shutoff":
             return "graceful"
     client.destroy(name)
-    wait_state(client, name, ("shutoff",), 30, **kw)
+    wait_state(client, name, ("shutoff",), 30, clock=clock, **kw)
     return "forced"
 
 

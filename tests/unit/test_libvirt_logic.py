@@ -421,16 +421,34 @@ class FakeClient(object):
         self._countdown = None
 
 
-@pytest.mark.parametrize("state, timeout, polls_to_stop, result, calls, max_elapsed", [
+STOP_CASES = [
     pytest.param("shutoff", 60, 0, "already", [], 0, id="already-off"),
     pytest.param("running", 60, 0, "graceful", ["shutdown"], 0, id="graceful-immediately"),
     pytest.param("running", 60, 5, "graceful", ["shutdown"], 1.25, id="graceful-after-five-polls"),
-    pytest.param("running", 60, None, "forced", ["shutdown", "destroy"], 60.0, id="ignores-acpi"),
-    pytest.param("paused", 5, None, "forced", ["shutdown", "destroy"], 5.0, id="paused-forced"),
+    # the ACPI request is re-sent every 3 s (Nova's _clean_shutdown retries too)
+    pytest.param("running", 60, None, "forced", ["shutdown"] * 20 + ["destroy"], 60.0, id="ignores-acpi"),
+    pytest.param("paused", 5, None, "forced", ["shutdown"] * 2 + ["destroy"], 5.0, id="paused-forced"),
     pytest.param("running", 3, 100, "forced", ["shutdown", "destroy"], 3.0, id="too-slow"),
     pytest.param("running", 0, 0, "forced", ["destroy"], 0, id="zero-timeout-forces"),
     pytest.param("running", -1, 0, "forced", ["destroy"], 0, id="negative-timeout-forces"),
-])
+]
+def test_stop_domain_resends_shutdown_until_the_guest_listens():
+    """A guest still in its firmware drops the first ACPI event; the re-sent one stops it."""
+    client, clk = FakeClient("running", None), FakeClock()
+    real_shutdown = client.shutdown
+
+    def shutdown(name):
+        real_shutdown(name)
+        if len(client.calls) == 2:  # the second request is heard
+            client.polls_to_stop = 1
+            client._countdown = 1
+    client.shutdown = shutdown
+    assert stop_domain(client, "web01", 60, clock=clk.clock, sleep=clk.sleep, poll=0.25) == "graceful"
+    assert [c[0] for c in client.calls] == ["shutdown", "shutdown"]
+    assert 3.0 <= clk.now - 1000.0 <= 4.0
+
+
+@pytest.mark.parametrize("state, timeout, polls_to_stop, result, calls, max_elapsed", STOP_CASES)
 def test_stop_domain(state, timeout, polls_to_stop, result, calls, max_elapsed):
     client, clk = FakeClient(state, polls_to_stop), FakeClock()
     start = clk.now

@@ -21,7 +21,8 @@ URI = "qemu:///session"
 FERRY_NS = "https://ferry.invalid/xmlns/instance/1.0"
 
 INVENTORY = os.environ.get("FERRY_LAB_INVENTORY") or os.path.join(
-    os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd()), "inventories", "lab")
+    os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd()), "inventories", "lab"
+)
 RUNNER = AnsibleRunner(INVENTORY)
 
 
@@ -33,6 +34,7 @@ def virsh(*args):
 def lab():
     """{name: {host (testinfra), vars, az}} for every hypervisor; az = its AZ group."""
     inv = RUNNER.inventory
+    assert "hypervisors" in inv, "no hypervisors in %s: is the lab up (molecule create)?" % INVENTORY
     az_groups = inv["hypervisors"]["children"]
     hosts = {}
     for name in RUNNER.get_hosts("hypervisors"):
@@ -73,8 +75,12 @@ def metadata(domxml):
     assert root is not None, "no ferry metadata in %s's domain XML" % INSTANCE
 
     def value(el):
-        return {c.tag.split("}")[1]: value(c) for c in el} if el.get("type") == "dict" else (
-            None if el.get("type") == "none" else el.text)
+        return (
+            {c.tag.split("}")[1]: value(c) for c in el}
+            if el.get("type") == "dict"
+            else (None if el.get("type") == "none" else el.text)
+        )
+
     return {c.tag.split("}")[1]: value(c) for c in root}
 
 
@@ -98,12 +104,11 @@ def test_disk_is_an_overlay_on_the_hosts_cached_base(lab, where, domxml):
     assert len(sources) == 1, sources
     disk = sources[0]
     assert disk.startswith(h["vars"]["ferry_instances_dir"].rstrip("/") + "/" + INSTANCE + "/")
-    chain = json.loads(h["host"].check_output(
-        "qemu-img info -U --backing-chain --output=json -f qcow2 %s" % shlex.quote(disk)))
+    chain = json.loads(h["host"].check_output("qemu-img info -U --backing-chain --output=json -f qcow2 %s" % shlex.quote(disk)))
     assert [layer["format"] for layer in chain] == ["qcow2", "qcow2"], chain
     top, base = chain
     assert top["filename"] == disk
-    assert top["virtual-size"] == FLAVOR["disk_gb"] * 1024 ** 3
+    assert top["virtual-size"] == FLAVOR["disk_gb"] * 1024**3
     cache_dir = h["vars"]["ferry_cache_dir"].rstrip("/")
     assert os.path.dirname(top["full-backing-filename"]) == cache_dir, top["full-backing-filename"]
     assert top.get("backing-filename-format") == "qcow2"
@@ -125,6 +130,10 @@ def test_stayed_in_the_az_it_was_booted_in(lab, where, metadata):
     assert metadata["az"] is None, "booted with an AZ: %s" % metadata["az"]
     boot_host = metadata["migration"]["source_host"]
     assert boot_host in lab, boot_host
-    assert lab[where]["az"] == lab[boot_host]["az"], (
-        "booted on %s (%s), now on %s (%s)" % (boot_host, lab[boot_host]["az"], where, lab[where]["az"]))
+    assert lab[where]["az"] == lab[boot_host]["az"], "booted on %s (%s), now on %s (%s)" % (
+        boot_host,
+        lab[boot_host]["az"],
+        where,
+        lab[where]["az"],
+    )
     assert metadata["host_az"] == lab[boot_host]["az"]
