@@ -53,12 +53,13 @@ lint: venv
 integration: lab
 	$(BIN)/pytest -q tests/integration
 
-# Unit tests, lint, the integration tests on the real lab, the molecule scenario; non-zero on any failure.
+# Unit tests, lint, the molecule scenario, the integration tests on the real lab; non-zero on any
+# failure.  (pytest last, so the run closes on its summary line.)
 test: lab
 	$(BIN)/pytest -q tests/unit
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -q tests/integration
 	$(MAKE) --no-print-directory molecule
+	$(BIN)/pytest -q tests/integration
 
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab.

@@ -131,6 +131,7 @@ class FilterModule(object):
             "ferry_move_errors": ferry_move_errors,
             "ferry_move_request": ferry_move.move_request,
             "ferry_flavor_of": ferry_move.flavor_of,
+            "ferry_flavor_record": ferry_move.flavor_record,
             "ferry_with_migration": ferry_move.with_migration,
             "ferry_migration_record": ferry_move.migration_record,
             "ferry_new_migration_id": lambda _: ferry_move.new_migration_id(),

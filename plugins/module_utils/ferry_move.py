@@ -30,6 +30,11 @@ def _migration(inst):
     return inst.get("migration") or {}
 
 
+def flavor_record(flavor):
+    """What a guest's metadata keeps of a flavor (extra specs stay in the catalogue)."""
+    return {k: flavor[k] for k in ("name", "vcpus", "memory_mb", "disk_gb") if k in flavor}
+
+
 def flavor_of(inst, flavors):
     """The guest's current flavor: the one in its metadata, else the matching catalogue entry."""
     meta = inst.get("metadata", {}).get("flavor")
