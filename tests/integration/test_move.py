@@ -15,7 +15,9 @@ ALL = ("hv-a1", "hv-a2", "hv-b1", "hv-b2")
 
 
 def boot(name, host, flavor="m1.small", image="tiny", **kw):
-    return lab.ok(lab.run_playbook("boot.yml", instance=name, flavor=flavor, image=image, host=host, **kw))
+    if host:
+        kw["host"] = host
+    return lab.ok(lab.run_playbook("boot.yml", instance=name, flavor=flavor, image=image, **kw))
 
 
 def ship_result(result):
@@ -60,6 +62,7 @@ def test_migrate_ships_only_the_delta_keeps_content_and_reverts(guest_name):
     assert 'role type="str">source' in lab.virsh("hv-a1", "dumpxml", name)
     # revert: target copy gone, source runs again with the same content
     lab.ok(lab.run_playbook("revert.yml", instance=name))
+    assert lab.ok(lab.run_playbook("revert.yml", instance=name)).changed_count() == 0
     assert lab.domain_state("hv-a2", name) == "absent"
     assert lab.ssh("hv-a2", "test -e %s && echo yes || echo no" % lab.disk_path("hv-a2", name)).strip() == "no"
     assert lab.dominfo("hv-a1", name)["state"] == "running"
@@ -84,6 +87,8 @@ def test_resize_without_az_stays_in_az_grows_and_confirm_deletes_source(guest_na
     again = lab.run_playbook("resize.yml", instance=name, flavor="m1.xlarge")
     assert again.rc != 0 and any("confirm or revert it first" in m for m in again.failures())
     lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    again = lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    assert again.changed_count() == 0  # a re-run changes nothing
     assert lab.domain_state("hv-a1", name) == "absent"
     assert lab.ssh("hv-a1", "test -e %s && echo yes || echo no" % lab.disk_path("hv-a1", name)).strip() == "no"
     assert lab.dominfo("hv-a2", name)["state"] == "running"
@@ -214,3 +219,19 @@ def test_named_target_in_other_az_is_filtered(guest_name):
     assert r.rc != 0 and any("AvailabilityZoneFilter removed hv-b2" in m for m in r.failures())
     assert lab.dominfo("hv-a1", name)["state"] == "running"
     assert all(lab.domain_state(h, name) == "absent" for h in ALL if h != "hv-a1")
+
+
+def test_server_group_anti_affinity_spreads_then_refuses(guest_name):
+    group = lab.unique("grp")
+    placed = []
+    for _ in range(2):
+        name = guest_name("aa")
+        r = boot(name, None, az="az2", server_group=group, server_group_policy="anti-affinity")
+        placed.append(r.task_result("Schedule (filters, then weighers)")["host"])
+        assert lab.dominfo(placed[-1], name)["state"] == "running"
+    assert sorted(placed) == ["hv-b1", "hv-b2"]
+    third = guest_name("aa")
+    r = lab.run_playbook("boot.yml", instance=third, flavor="m1.small", image="tiny", az="az2",
+                         server_group=group, server_group_policy="anti-affinity")
+    assert r.rc != 0 and any("ServerGroupAntiAffinityFilter removed" in m for m in r.failures()), r.failures()
+    assert all(lab.domain_state(h, third) == "absent" for h in ALL)
