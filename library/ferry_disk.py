@@ -39,6 +39,14 @@ options:
         which is exact because both bases are byte-identical. Without it, a safe rebase is done,
         which needs the old backing file readable.
     type: str
+  then:
+    description:
+      - Further actions to run after I(action) in the same call (one round trip instead of several
+        while a guest is down), e.g. C(rebase) then C(grow) and C(check).
+    type: list
+    elements: str
+    choices: [grow, check, info]
+    default: []
 author:
   - ferry developers
 """
@@ -59,7 +67,7 @@ chain:
   type: dict
 check:
   description: C(qemu-img check) summary (corruptions, leaks, check_errors).
-  returned: action=check
+  returned: action=check, or check in I(then)
   type: dict
 """
 
@@ -102,8 +110,22 @@ def rebase(module, path):
 
 
 def act(module):
+    """The action, then each of I(then) in order, as one result."""
     p = module.params
-    path, action = p["path"], p["action"]
+    result = one(module, p["action"])
+    for action in p["then"]:
+        if module.check_mode and result["changed"]:
+            result.setdefault("would_then", []).append(action)  # needs the first change made
+            continue
+        nxt = one(module, action)
+        result["changed"] = result["changed"] or nxt["changed"]
+        result.update({k: v for k, v in nxt.items() if k != "changed"})
+    return result
+
+
+def one(module, action):
+    p = module.params
+    path = p["path"]
     exists = os.path.exists(path)
     if action == "overlay":
         if exists:
@@ -150,6 +172,7 @@ def main():
             backing=dict(type="path"),
             size_gb=dict(type="float"),
             backing_sha256=dict(type="str"),
+            then=dict(type="list", elements="str", default=[], choices=["grow", "check", "info"]),
         ),
         required_if=[("action", "overlay", ("backing",)), ("action", "rebase", ("backing",)),
                      ("action", "grow", ("size_gb",))],
