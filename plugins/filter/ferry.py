@@ -34,12 +34,6 @@ def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
     return hosts
 
 
-def ferry_find_instance(hosts, name):
-    """[{host, instance}] for every host that defines a domain called `name`."""
-    return [{"host": h["name"], "az": h.get("az"), "instance": i}
-            for h in hosts for i in h.get("instances", []) if i["name"] == name]
-
-
 def ferry_valid_name(name):
     return isinstance(name, str) and bool(NAME_RE.fullmatch(name))
 
@@ -56,7 +50,7 @@ def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts):
     names = [h["name"] for h in hosts]
     if host and host not in names:
         errors.append("unknown host %r (known: %s)" % (host, ", ".join(names)))
-    found = ferry_find_instance(hosts, instance)
+    found = ferry_move.locate(hosts, instance)
     if found:
         errors.append("a guest named %r already exists on %s" % (instance, ", ".join(f["host"] for f in found)))
     return errors
@@ -123,7 +117,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "ferry_collect_hosts": ferry_collect_hosts,
-            "ferry_find_instance": ferry_find_instance,
             "ferry_valid_name": ferry_valid_name,
             "ferry_boot_errors": ferry_boot_errors,
             "ferry_status_table": ferry_status_table,

@@ -24,7 +24,7 @@ GIB = 1024 ** 3
 
 
 @pytest.mark.parametrize("mod, names", [
-    (ferry, {"ferry_collect_hosts", "ferry_find_instance", "ferry_valid_name", "ferry_status_table"}),
+    (ferry, {"ferry_collect_hosts", "ferry_locate", "ferry_valid_name", "ferry_status_table"}),
     (ferry_lab, {"ferry_lab_hosts"}),
 ])
 def test_filters_registered(mod, names):
@@ -93,7 +93,7 @@ def test_collect_hosts_order_copy_and_custom_var():
     assert ferry.ferry_collect_hosts([], hostvars) == []
 
 
-# ---------------------------------------------------------------- ferry_find_instance
+# ---------------------------------------------------------------- ferry_locate
 
 WEB = {"name": "web01", "state": "running"}
 WEB_SRC = {"name": "web01", "state": "shutoff"}
@@ -103,15 +103,16 @@ HOSTS = [host_facts("hv-a1", "az1", [WEB_SRC, DB]), host_facts("hv-b1", "az2", [
 
 
 @pytest.mark.parametrize("hosts, name, expected", [
-    (HOSTS, "db01", [{"host": "hv-a1", "az": "az1", "instance": DB}]),
-    (HOSTS, "web01", [{"host": "hv-a1", "az": "az1", "instance": WEB_SRC},
-                      {"host": "hv-b1", "az": "az2", "instance": WEB}]),  # mid-resize: on both hosts
+    (HOSTS, "db01", [("hv-a1", DB)]),
+    (HOSTS, "web01", [("hv-a1", WEB_SRC), ("hv-b1", WEB)]),  # mid-resize: on both hosts
     (HOSTS, "nope", []),
     (HOSTS, "WEB01", []),
     ([], "web01", []),
 ])
-def test_find_instance(hosts, name, expected):
-    assert ferry.ferry_find_instance(hosts, name) == expected
+def test_locate(hosts, name, expected):
+    found = ferry.FilterModule().filters()["ferry_locate"](hosts, name)
+    assert [(c["host"], c["instance"]) for c in found] == expected
+    assert all(c["host_facts"]["name"] == c["host"] for c in found)
 
 
 # ---------------------------------------------------------------- ferry_valid_name
