@@ -113,6 +113,10 @@ def ferry_pending_pair(hosts, name):
     return {"source": src, "target": tgt}
 
 
+def ferry_recovery_plan(hosts, name):
+    return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -129,5 +133,6 @@ class FilterModule(object):
             "ferry_migration_record": ferry_move.migration_record,
             "ferry_new_migration_id": lambda _: ferry_move.new_migration_id(),
             "ferry_pending_pair": ferry_pending_pair,
+            "ferry_recovery_plan": ferry_recovery_plan,
             "ferry_move_result": ferry_move.result,
         }

@@ -149,3 +149,44 @@ def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor)
         "overlay_bytes": (ship or {}).get("allocated_bytes", 0),
         "base_image": (base or {}).get("fetched_from"),
     }
+
+
+MOVING = ("pre-migrating", "migrating", "post-migrating")
+
+
+def recovery_plan(copies, hosts_by_name):
+    """What recover.yml does for a guest whose move was interrupted (controller killed, ...).
+
+    - 'none': no move in flight (or one that confirm.yml / revert.yml finish: they accept their
+      own interrupted 'confirming' / 'reverting' states).
+    - 'complete': the target copy was defined and marked finished, only the source's status lags:
+      the guest may already have run (and written) on the target, so the move is kept, to be
+      confirmed or reverted like any other.
+    - 'rollback': the target never ran: its copy, files and claim go, the source is restarted (if it
+      was running) with its old flavor and status error.
+    - 'wait': a host involved is unreachable; nothing is safe to decide.
+    """
+    nothing = {"action": "none", "source": None, "target": None, "same_host": False, "migration": {},
+               "source_state": None, "source_disk": None, "source_metadata": {}}
+    if not copies:
+        return dict(nothing, reason="no such guest on any reachable hypervisor")
+    src = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "source"]
+    tgt = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "target"]
+    if not src:
+        return dict(nothing, reason="no move in flight")
+    source = src[0]
+    mig = source["instance"].get("migration") or {}
+    if mig.get("status") not in MOVING:
+        return dict(nothing, reason="last move is %s" % mig.get("status"))
+    target_host = mig.get("target_host")
+    plan = {"source": source["host"], "target": target_host, "migration": mig,
+            "same_host": target_host == source["host"],
+            "source_state": mig.get("source_state") or "running",
+            "source_disk": ((source["instance"].get("disks") or [{}])[0]).get("path"),
+            "source_metadata": source["instance"].get("metadata") or {}}
+    if target_host and not (hosts_by_name.get(target_host) or {}).get("reachable"):
+        return dict(plan, action="wait", reason="target host %s is unreachable: cannot tell whether the "
+                    "guest ran there; recover again when it is back" % target_host)
+    if tgt and (tgt[0]["instance"].get("migration") or {}).get("status") == "finished":
+        return dict(plan, action="complete", reason="the target copy on %s was defined and finished" % tgt[0]["host"])
+    return dict(plan, action="rollback", reason="interrupted at %s before the target ran" % mig.get("status"))

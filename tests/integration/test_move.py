@@ -282,3 +282,48 @@ def test_base_missing_from_store_comes_from_the_source_host(guest_name):
     assert lab.ssh("hv-a2", "sha256sum " + cached).split()[0] == sha
     chain = lab.qemu_img_info("hv-a2", lab.disk_path("hv-a2", name))
     assert chain[0]["full-backing-filename"] == cached
+
+
+def test_controller_killed_mid_ship_is_recovered_without_loss(guest_name):
+    """Kill ansible-playbook while the delta is on the wire, then recover.yml: nothing is lost."""
+    import signal
+    import subprocess
+    import time
+
+    name = guest_name("kill")
+    boot(name, "hv-b1")
+    ref = lab.write_pattern("hv-b1", name)  # ~6 MiB of delta; at 100 KiB/s the ship lasts a minute
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(lab.ROOT, "ansible.cfg"))
+    proc = subprocess.Popen([os.path.join(lab._BIN, "ansible-playbook"), "playbooks/migrate.yml", "-e", "instance=" + name,
+                             "-e", "target_host=hv-b2", "-e", "ferry_bwlimit=100"], cwd=lab.ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while 'status type="str">migrating' not in lab.virsh("hv-b1", "dumpxml", "--inactive", name):
+            assert proc.poll() is None and time.monotonic() < deadline, "the move ended before it could be killed"
+            time.sleep(0.3)
+        time.sleep(3)  # the overlay is being shipped now
+        assert lab.domain_state("hv-b1", name) == "shut off"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # the controller is gone mid-move: new moves are refused until it is recovered
+    refused = lab.run_playbook("migrate.yml", instance=name)
+    assert refused.rc != 0 and any("confirm or revert it first" in m for m in refused.failures())
+    r = lab.ok(lab.run_playbook("recover.yml", instance=name))
+    assert "rollback" in r.task_result("Say what will be done")["msg"]
+    time.sleep(1)
+    # the orphaned ship (kept alive by ssh ControlPersist) was stopped on both ends
+    for host in ("hv-b1", "hv-b2"):
+        assert name not in lab.ssh(host, "pgrep -af rsync || true"), host
+    info = lab.dominfo("hv-b1", name)
+    assert (info["state"], info["vcpus"], info["memory_mb"]) == ("running", 1, 128)
+    assert_same_content("hv-b1", name, ref)
+    assert 'status type="str">error' in lab.virsh("hv-b1", "dumpxml", name)
+    assert lab.domain_state("hv-b2", name) == "absent"
+    assert lab.ssh("hv-b2", "test -e %s && echo yes || echo no" % os.path.dirname(lab.disk_path("hv-b2", name))).strip() == "no"
+    assert not lab.ssh("hv-b2", "ls %s" % lab.inventory()[2]["hv-b2"]["ferry_claims_dir"]).strip()
+    # recovering again changes nothing, and the guest moves normally afterwards
+    assert lab.ok(lab.run_playbook("recover.yml", instance=name)).changed_count() == 0
+    lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_auto_confirm=True))
+    assert_same_content("hv-b2", name, ref)

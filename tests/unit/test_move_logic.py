@@ -163,3 +163,38 @@ def test_rsync_argv(bw, has):
     argv = ferry_ship.rsync_argv("/a", "h:/b", bw)
     assert argv[0] == "rsync" and "--sparse" in argv and argv[-2:] == ["/a", "h:/b"]
     assert any(a.startswith("--bwlimit=") for a in argv) is has
+
+
+def _copy(host_name, migration):
+    return {"host": host_name, "host_facts": {"name": host_name},
+            "instance": {"name": "web", "migration": migration, "metadata": {"migration": migration},
+                         "disks": [{"path": "/i/web/disk.qcow2"}]}}
+
+
+UP = {"a1": {"reachable": True}, "a2": {"reachable": True}}
+DOWN = {"a1": {"reachable": True}, "a2": {"reachable": False}}
+
+
+def _mig(status, role, target="a2"):
+    return {"id": "1234abcd-x", "status": status, "role": role, "source_host": "a1", "target_host": target,
+            "source_state": "running"}
+
+
+@pytest.mark.parametrize("copies,hosts,action", [
+    ([], UP, "none"),
+    ([_copy("a1", None)], UP, "none"),                                           # never moved
+    ([_copy("a1", _mig("reverted", "source"))], UP, "none"),
+    ([_copy("a1", _mig("error", "source"))], UP, "none"),
+    ([_copy("a1", _mig("pre-migrating", "source"))], UP, "rollback"),            # killed before the stop
+    ([_copy("a1", _mig("migrating", "source"))], UP, "rollback"),                # killed mid-ship
+    ([_copy("a1", _mig("migrating", "source")), _copy("a2", _mig("finished", "target"))], UP, "complete"),
+    ([_copy("a1", _mig("post-migrating", "source")), _copy("a2", _mig("post-migrating", "target"))], UP, "rollback"),
+    ([_copy("a1", _mig("migrating", "source"))], DOWN, "wait"),                  # cannot tell: decide nothing
+    ([_copy("a1", _mig("migrating", "source", target="a1"))], UP, "rollback"),   # same-host
+    ([_copy("a1", _mig("finished", "source")), _copy("a2", _mig("finished", "target"))], UP, "none"),  # confirm.yml's
+])
+def test_recovery_plan(copies, hosts, action):
+    plan = ferry_move.recovery_plan(copies, hosts)
+    assert plan["action"] == action, plan
+    if action in ("rollback", "complete", "wait"):
+        assert plan["source"] == "a1" and plan["source_metadata"]["migration"]["role"] == "source"
