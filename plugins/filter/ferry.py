@@ -113,6 +113,10 @@ def ferry_pending_pair(hosts, name):
     return {"source": src, "target": tgt}
 
 
+def ferry_move_settled(hosts, name, status):
+    return ferry_move.settled(ferry_move.locate(hosts, name), status)
+
+
 def ferry_recovery_plan(hosts, name):
     return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
 
@@ -134,5 +138,6 @@ class FilterModule(object):
             "ferry_new_migration_id": lambda _: ferry_move.new_migration_id(),
             "ferry_pending_pair": ferry_pending_pair,
             "ferry_recovery_plan": ferry_recovery_plan,
+            "ferry_move_settled": ferry_move_settled,
             "ferry_move_result": ferry_move.result,
         }

@@ -129,6 +129,12 @@ def pending_pair(copies):
     return src[0], tgt[0]
 
 
+def settled(copies, status):
+    """True when a guest's last move already ended in `status` (confirmed / reverted): one copy left,
+    so a re-run of confirm.yml / revert.yml has nothing to do."""
+    return len(copies) == 1 and _migration(copies[0]["instance"]).get("status") == status
+
+
 def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor):
     """The move's result: JSON-able, printed and kept as stats."""
     def span(a, b):

@@ -163,3 +163,13 @@ def status_hosts():
 
 def copies(name):
     return {h: i for h, facts in status_hosts().items() for i in facts["instances"] if i["name"] == name}
+
+
+def exists(host, path):
+    """Whether `path` exists on the host, asked as the host's user."""
+    return ssh(host, "test -e %s && echo yes || echo no" % shlex.quote(path)).strip() == "yes"
+
+
+def claims(host):
+    """Names of the claim files on the host."""
+    return ssh(host, "ls %s" % shlex.quote(inventory()[2][host]["ferry_claims_dir"])).split()

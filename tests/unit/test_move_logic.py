@@ -198,3 +198,14 @@ def test_recovery_plan(copies, hosts, action):
     assert plan["action"] == action, plan
     if action in ("rollback", "complete", "wait"):
         assert plan["source"] == "a1" and plan["source_metadata"]["migration"]["role"] == "source"
+
+
+@pytest.mark.parametrize("copies,status,expect", [
+    ([_copy("a2", _mig("confirmed", "target"))], "confirmed", True),
+    ([_copy("a2", _mig("confirmed", "target"))], "reverted", False),
+    ([_copy("a1", _mig("finished", "source")), _copy("a2", _mig("finished", "target"))], "confirmed", False),
+    ([_copy("a1", None)], "confirmed", False),
+    ([], "confirmed", False),
+])
+def test_settled(copies, status, expect):
+    assert ferry_move.settled(copies, status) is expect
