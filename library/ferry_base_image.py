@@ -29,6 +29,10 @@ options:
   source:
     description: Fallback, C(host:path) of the same image on another hypervisor (rsync over SSH).
     type: str
+  ext:
+    description: Extension of the cache file (C(.qcow2) for bases; an ISO or a kernel keeps its own).
+    type: str
+    default: .qcow2
   timeout:
     description: Seconds allowed for the HTTP fetch to connect / stall.
     type: int
@@ -87,7 +91,7 @@ def fetch_source(module, source, tmp):
 
 def ensure(module):
     p = module.params
-    final = cache.cache_path(p["cache_dir"], p["sha256"])
+    final = cache.cache_path(p["cache_dir"], p["sha256"], p["ext"])
     result = {"changed": False, "path": final, "fetched_from": "cache", "bytes": 0}
     if os.path.exists(final):
         return result
@@ -129,6 +133,7 @@ def main():
             sha256=dict(type="str", required=True),
             url=dict(type="str"),
             source=dict(type="str"),
+            ext=dict(type="str", default=".qcow2"),
             timeout=dict(type="int", default=60),
         ),
         required_one_of=[("url", "source")],

@@ -5,26 +5,27 @@
 DOCUMENTATION = r"""
 ---
 module: ferry_ship
-short_description: Ship a stopped guest's qcow2 overlay to another hypervisor and verify it
+short_description: Ship a stopped guest's files to another hypervisor, holes kept, and verify them
 description:
-  - Runs on the source hypervisor. Refuses to read the disk while the guest's domain is active
+  - Runs on the source hypervisor. Refuses to read the guest's files while its domain is active
     (its qemu process exists).
-  - Hashes the overlay, sends it with rsync over SSH straight to the target host (sparse-aware,
-    optional bandwidth limit), then has the target hash its copy and compares the two.
-  - Only the overlay (the delta) is shipped; its backing file is not followed.
+  - Each file (a qcow2 overlay, a standalone qcow2 or raw disk, an nvram file) is hashed, then
+    streamed with C(tar --sparse) over SSH straight to the target host (never through the
+    controller). Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
+    The stream passes through this module, which counts its bytes and paces it (I(bwlimit)).
+  - The target then hashes its copy; the two checksums and sizes must match, and the copy's
+    allocation is reported beside the source's.
+  - A qcow2 overlay's backing file is not followed (the base travels by sha256, see ferry_base_image).
 version_added: "0.1.0"
 options:
-  src:
-    description: The overlay on this host.
-    type: path
+  files:
+    description: The files to send, each C(src) on this host and C(dest) on the target.
+    type: list
+    elements: dict
     required: true
   dest_host:
     description: SSH name of the target host as this host knows it (e.g. an C(~/.ssh/config) alias).
     type: str
-    required: true
-  dest_path:
-    description: Path of the copy on the target host.
-    type: path
     required: true
   domain:
     description: The guest's domain on this host; it must be inactive.
@@ -38,35 +39,41 @@ options:
     description: Bandwidth limit in KiB/s (0 = none).
     type: int
     default: 0
+attributes:
+  check_mode:
+    support: full
+    details: Reports the files and their sizes; sends nothing.
+notes:
+  - The target's directory for each I(dest) must exist.
 author:
   - ferry developers
 """
 
 EXAMPLES = r"""
-- name: Ship the delta to the target
+- name: Ship the guest's writable files to the target
   ferry_ship:
-    src: /var/lib/ferry/instances/web01/disk.qcow2
+    files:
+      - {src: /var/lib/ferry/instances/web01/disk.qcow2, dest: /var/lib/ferry/instances/web01/disk.qcow2}
+      - {src: /srv/vm/web01-data.raw, dest: /var/lib/ferry/instances/web01/web01-data.raw}
     dest_host: hv-a2
-    dest_path: /var/lib/ferry/instances/web01/disk.qcow2
     domain: web01
-    bwlimit: 0
 """
 
 RETURN = r"""
-sha256:
-  description: sha256 of the overlay, equal on both sides.
+files:
+  description: Per file, src, dest, sha256, file_bytes, allocated_bytes (source), dest_allocated_bytes, bytes_sent, seconds.
   returned: success
-  type: str
+  type: list
 file_bytes:
-  description: Apparent size of the overlay file.
+  description: Apparent size of all files.
   returned: success
   type: int
 allocated_bytes:
-  description: Bytes allocated on disk for the overlay on the source.
+  description: Bytes allocated on disk for the files on the source (what must travel).
   returned: success
   type: int
 bytes_sent:
-  description: Bytes rsync sent on the wire (protocol included).
+  description: Bytes of the stream on the wire (tar framing included).
   returned: success
   type: int
 seconds:
@@ -91,43 +98,58 @@ def ship(module):
     finally:
         client.close()
     if dom is not None and dom["state"] not in ("shutoff", "crashed"):
-        module.fail_json(msg="refusing to read %s: domain %s is %s (its qemu process still runs)"
-                         % (p["src"], p["domain"], dom["state"]))
-    if not os.path.exists(p["src"]):
-        module.fail_json(msg="overlay %s does not exist" % p["src"])
-    st = os.stat(p["src"])
-    out = {"changed": True, "file_bytes": st.st_size, "allocated_bytes": st.st_blocks * 512}
+        module.fail_json(msg="refusing to read %s's files: domain %s is %s (its qemu process still runs)"
+                         % (p["domain"], p["domain"], dom["state"]))
+    out = {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0, "seconds": 0.0}
+    for f in p["files"]:
+        if not os.path.isfile(f["src"]):
+            module.fail_json(msg="%s does not exist (or is not a file)" % f["src"], **out)
+        st = os.stat(f["src"])
+        out["files"].append({"src": f["src"], "dest": f["dest"], "file_bytes": st.st_size,
+                             "allocated_bytes": st.st_blocks * 512})
+        out["file_bytes"] += st.st_size
+        out["allocated_bytes"] += st.st_blocks * 512
     if module.check_mode:
         return out
-    sha = ferry_imagecache.sha256_file(p["src"])
-    t0 = time.monotonic()
-    argv = ferry_ship.rsync_argv(p["src"], "%s:%s" % (p["dest_host"], p["dest_path"]), p["bwlimit"])
-    rc, stdout, stderr = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg="rsync to %s failed (rc %d): %s" % (p["dest_host"], rc, stderr.strip()))
-    out["seconds"] = round(time.monotonic() - t0, 3)
-    out.update(ferry_ship.parse_stats(stdout))
-    rc, remote, stderr = module.run_command(ferry_ship.remote_sha256_argv(p["dest_host"], p["dest_path"]))
-    remote_sha = remote.split()[0] if rc == 0 and remote.strip() else None
-    if remote_sha != sha:
-        module.fail_json(msg="checksum mismatch after shipping to %s:%s: source %s, target %s %s"
-                         % (p["dest_host"], p["dest_path"], sha, remote_sha, stderr.strip()))
-    out["sha256"] = sha
+    for entry in out["files"]:
+        sha = ferry_imagecache.sha256_file(entry["src"])
+        t0 = time.monotonic()
+        try:
+            sent = ferry_ship.stream_file(entry["src"], p["dest_host"], entry["dest"], p["bwlimit"])
+        except (IOError, ValueError) as e:
+            module.fail_json(msg=str(e), **out)
+        entry["seconds"] = round(time.monotonic() - t0, 3)
+        entry["bytes_sent"] = sent
+        out["bytes_sent"] += sent
+        out["seconds"] = round(out["seconds"] + entry["seconds"], 3)
+        rc, remote, err = module.run_command(ferry_ship.remote_stat_argv(p["dest_host"], entry["dest"]))
+        try:
+            got = ferry_ship.parse_remote_stat(remote) if rc == 0 else {}
+        except (IndexError, ValueError):
+            got = {}
+        if got.get("sha256") != sha or got.get("size") != entry["file_bytes"]:
+            module.fail_json(msg="copy of %s on %s:%s does not match: source sha256 %s size %d, target %s %s"
+                             % (entry["src"], p["dest_host"], entry["dest"], sha, entry["file_bytes"],
+                                got or "unreadable", err.strip()), **out)
+        entry["sha256"] = sha
+        entry["dest_allocated_bytes"] = got["allocated_bytes"]
     return out
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            src=dict(type="path", required=True),
+            files=dict(type="list", elements="dict", required=True),
             dest_host=dict(type="str", required=True),
-            dest_path=dict(type="path", required=True),
             domain=dict(type="str", required=True),
             uri=dict(type="str", default="qemu:///session"),
             bwlimit=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
+    for f in module.params["files"]:
+        if not isinstance(f, dict) or not f.get("src") or not f.get("dest"):
+            module.fail_json(msg="each of files needs src and dest: %r" % (f,))
     module.exit_json(**ship(module))
 
 

@@ -10,7 +10,7 @@ _MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils import ferry_move  # noqa: E402
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move  # noqa: E402
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -89,7 +89,8 @@ def ferry_status_table(hosts):
     for h in hosts:
         for i in h.get("instances", []):
             mig = i.get("migration") or {}
-            guests.append((i["name"], h["name"], h.get("az"), i["state"], i.get("flavor") or "-",
+            guests.append((i["name"], h["name"], h.get("az"), i["state"],
+                           i.get("flavor") or ("-" if i.get("managed", True) else "(unmanaged)"),
                            ("%s %s" % (mig.get("role", ""), mig.get("status", ""))).strip() or "-",
                            _chain_text(i)))
     if len(guests) == 1:
@@ -121,6 +122,51 @@ def ferry_recovery_plan(hosts, name):
     return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
 
 
+def ferry_move_plan(guest, target_vars):
+    """The per-file plan of a guest's move to the target whose hostvars are given."""
+    target = {"cache_dir": target_vars["ferry_cache_dir"], "instances_dir": target_vars["ferry_instances_dir"]}
+    return ferry_guestmove.plan(guest["xml"], guest["chains"], guest["hashes"], guest["cfg"], target)
+
+
+def ferry_target_xml(guest, plan, flavor=None, source_vars=None, target_vars=None):
+    """The target's definition: the source's own, with only the move's rewrites (ferry_domxml)."""
+    xml, _ = ferry_domxml.target_definition(
+        guest["xml"],
+        vcpus=int(flavor["vcpus"]) if flavor else None,
+        memory_mib=int(flavor["memory_mb"]) if flavor else None,
+        disk_map=plan["disk_map"], path_map=plan["path_map"],
+        source_net_map=(source_vars or {}).get("ferry_network_map"),
+        target_net_map=(target_vars or {}).get("ferry_network_map"))
+    return xml
+
+
+def ferry_fit_reasons(fit_results, guest, source, hostvars):
+    """{host: None or why} from ferry_guest_fit's looped results (one per hypervisor)."""
+    fits, nets = {}, {}
+    for r in fit_results:
+        host = r.get("item")
+        fits[host] = None if (r.get("failed") or r.get("unreachable") or r.get("skipped")) else r
+        hv = hostvars[host]
+        nets[host] = {"declared": hv.get("ferry_host_networks"), "map": hv.get("ferry_network_map") or {}}
+    return ferry_guestmove.fit_reasons(guest["requirements"], source, fits, nets)
+
+
+def ferry_real_disk_gb(guest, root_gb):
+    """The disk room a guest needs on a target: the root at root_gb plus its other writable disks."""
+    p = ferry_guestmove.plan(guest["xml"], guest["chains"], guest["hashes"], guest["cfg"],
+                             {"cache_dir": "/c", "instances_dir": "/i"})
+    return ferry_guestmove.real_disk_gb(guest["chains"], p, p["root"], root_gb)
+
+
+def ferry_pick(d, keys):
+    return {k: d[k] for k in keys if k in d}
+
+
+def ferry_disk_paths(disk_map):
+    """{target dev: path} from a plan's disk_map, as the guest's metadata records them."""
+    return {t: v["path"] for t, v in (disk_map or {}).items()}
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -140,4 +186,12 @@ class FilterModule(object):
             "ferry_recovery_plan": ferry_recovery_plan,
             "ferry_move_settled": ferry_move_settled,
             "ferry_move_result": ferry_move.result,
+            "ferry_move_plan": ferry_move_plan,
+            "ferry_pick": ferry_pick,
+            "ferry_disk_paths": ferry_disk_paths,
+            "ferry_root_errors": ferry_move.root_errors,
+            "ferry_adoption_metadata": ferry_move.adoption_metadata,
+            "ferry_target_xml": ferry_target_xml,
+            "ferry_fit_reasons": ferry_fit_reasons,
+            "ferry_real_disk_gb": ferry_real_disk_gb,
         }

@@ -69,18 +69,38 @@ def _name_of(value):
     return value.get("name") if isinstance(value, dict) else value
 
 
-def instance_facts(dom, run_qemu_img):
-    """Facts for one domain: resources, disks with chains, ferry metadata."""
+def counts_as_disk(disk, shared_storage=()):
+    """Whether a disk takes room on its host, as Nova counts: writable, not shared."""
+    if disk.get("readonly") or disk.get("shareable") or disk.get("device") in ("cdrom", "floppy"):
+        return False
+    if disk.get("type", "file") != "file":
+        return False
+    path = os.path.normpath(disk.get("path") or "/")
+    return not any(path == os.path.normpath(p) or path.startswith(os.path.normpath(p).rstrip("/") + "/")
+                   for p in shared_storage or ())
+
+
+def instance_facts(dom, run_qemu_img, shared_storage=()):
+    """Facts for one domain: resources, disks with chains, ferry metadata.
+
+    Every <disk> is listed (cdroms, block and network disks too, with their type); qemu-img reads
+    the file ones; the disk a guest takes on its host counts only its writable, non-shared disks.
+    """
     parsed = ferry_libvirt.parse_domain_xml(dom["xml"])
     meta = parsed["metadata"]
     disks, virtual_total = [], 0
     for disk in parsed["disks"]:
         entry = dict(disk)
+        if disk.get("type", "file") != "file" or (not disk["path"] and disk.get("device") in ("cdrom", "floppy")):
+            disks.append(entry)
+            continue
         if disk["path"] and os.path.exists(disk["path"]):
-            rc, out, err = run_qemu_img(ferry_qcow2.info_argv(disk["path"], disk["format"] or "qcow2"))
+            fmt = disk["format"] or ("raw" if disk.get("device") in ("cdrom", "floppy") else "qcow2")
+            rc, out, err = run_qemu_img(ferry_qcow2.info_argv(disk["path"], fmt))
             if rc == 0:
                 entry["chain"] = ferry_qcow2.summarize_chain(ferry_qcow2.parse_chain(out))
-                virtual_total += entry["chain"]["virtual_size"]
+                if counts_as_disk(disk, shared_storage):
+                    virtual_total += entry["chain"]["virtual_size"]
             else:
                 entry["error"] = err.strip()
         else:
@@ -107,7 +127,8 @@ def instance_facts(dom, run_qemu_img):
     }
 
 
-def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usable=False):
+def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usable=False, domain_type=None):
+    """`domain_type`, when declared and offered by libvirt, wins over the /dev/kvm check."""
     node = client.node()
     caps = ferry_libvirt.parse_capabilities(client.capabilities_xml())
     real = {"vcpus": node["cpus"], "memory_mb": node["memory_mb"],
@@ -118,7 +139,8 @@ def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usa
     return {
         "reachable": True,
         "arch": caps["arch"] or node["arch"],
-        "domain_type": ferry_libvirt.choose_domain_type(caps["domain_types"], kvm_usable),
+        "domain_type": (domain_type if domain_type in caps["domain_types"]
+                        else ferry_libvirt.choose_domain_type(caps["domain_types"], kvm_usable)),
         "hypervisor_type": "qemu",
         "machine_types": caps["machine_types"],
         "capacity": capacity,

@@ -8,10 +8,16 @@ CHUNK = 1024 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def cache_path(cache_dir, sha256):
+EXT_RE = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+
+
+def cache_path(cache_dir, sha256, ext=".qcow2"):
+    """<cache_dir>/<sha256><ext>: bases are .qcow2; ISOs, kernels and raw bases keep their own extension."""
     if not SHA256_RE.match(sha256 or ""):
         raise ValueError("not a sha256 hex digest: %r" % (sha256,))
-    return os.path.join(cache_dir, sha256 + ".qcow2")
+    if not EXT_RE.match(ext or ""):
+        raise ValueError("not a cache file extension: %r" % (ext,))
+    return os.path.join(cache_dir, sha256 + ext)
 
 
 def sha256_file(path):

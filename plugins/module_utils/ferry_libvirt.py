@@ -58,6 +58,23 @@ class LibvirtClient(object):
             "persistent": bool(dom.isPersistent()),
         }
 
+    def migratable_xml(self, name):
+        """The persistent definition as a move carries it: inactive, migratable, secrets kept."""
+        lv = self._libvirt
+        return self._dom(name).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_MIGRATABLE
+                                       | lv.VIR_DOMAIN_XML_SECURE)
+
+    def domain_capabilities(self, emulator=None, arch=None, machine=None, virttype=None):
+        return self.conn.getDomainCapabilities(emulator, arch, machine, virttype, 0)
+
+    def compare_cpu(self, cpu_xml, emulator=None, arch=None, machine=None, virttype=None):
+        """libvirt's verdict on a guest CPU here: 'incompatible', 'identical', 'superset' or 'error: ...'."""
+        names = {0: "incompatible", 1: "identical", 2: "superset"}
+        try:
+            return names.get(self.conn.compareHypervisorCPU(emulator, arch, machine, virttype, cpu_xml, 0), "error")
+        except self._libvirt.libvirtError as e:
+            return "error: %s" % e
+
     def define(self, xml):
         self.conn.defineXML(xml)
 
@@ -71,7 +88,13 @@ class LibvirtClient(object):
         self._dom(name).destroy()
 
     def undefine(self, name):
-        self._dom(name).undefine()
+        """Undefine; a per-guest nvram file goes with the definition (ferry deletes it anyway)."""
+        dom = self._dom(name)
+        flags = getattr(self._libvirt, "VIR_DOMAIN_UNDEFINE_NVRAM", 0)
+        try:
+            dom.undefineFlags(flags)
+        except self._libvirt.libvirtError:
+            dom.undefine()
 
     def set_metadata(self, name, xml_text):
         dom = self._dom(name)
@@ -100,15 +123,20 @@ def parse_domain_xml(xml_text):
     factor = _MEMORY_UNITS_BYTES[unit] / float(1024 ** 2)
     disks = []
     for disk in root.findall("./devices/disk"):
-        if disk.get("device", "disk") != "disk":
-            continue
         source = disk.find("source")
         driver = disk.find("driver")
         target = disk.find("target")
+        src = {} if source is None else source.attrib
         disks.append({
-            "path": source.get("file") if source is not None else None,
+            "path": src.get("file") or src.get("dev") or src.get("dir") or (
+                "%s:%s" % (src.get("protocol"), src.get("name")) if src.get("protocol") else
+                ("%s/%s" % (src.get("pool"), src.get("volume")) if src.get("pool") else None)),
             "format": driver.get("type") if driver is not None else None,
             "target": target.get("dev") if target is not None else None,
+            "type": disk.get("type", "file"),
+            "device": disk.get("device", "disk"),
+            "readonly": disk.find("readonly") is not None,
+            "shareable": disk.find("shareable") is not None,
         })
     return {
         "name": root.findtext("name"),

@@ -8,7 +8,7 @@ and error when a move failed and was rolled back.
 
 import uuid
 
-from ansible.module_utils import ferry_scheduler
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_libvirt, ferry_scheduler
 
 IN_FLIGHT = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming", "reverting")
 DONE = ("confirmed", "reverted", "error")
@@ -65,7 +65,8 @@ def move_errors(kind, name, copies, flavors, new_flavor=None, target_host=None, 
         if new_flavor == inst.get("flavor"):
             return ["%s already has flavor %s: use migrate.yml to move it without a resize" % (name, new_flavor)]
         wanted = flavors[new_flavor]["disk_gb"] * GIB
-        current = max([d.get("chain", {}).get("virtual_size", 0) for d in inst.get("disks", [])] or [0])
+        disks = [d for d in inst.get("disks", []) if d.get("device", "disk") == "disk"][:1]  # root: ferry_guest
+        current = max([d.get("chain", {}).get("virtual_size", 0) for d in disks] or [0])
         if wanted < current:
             errors.append("disk shrink refused: %s has a %.1f GiB disk, flavor %s has %s GiB"
                           % (name, current / float(GIB), new_flavor, flavors[new_flavor]["disk_gb"]))
@@ -196,3 +197,53 @@ def recovery_plan(copies, hosts_by_name):
     if tgt and (tgt[0]["instance"].get("migration") or {}).get("status") == "finished":
         return dict(plan, action="complete", reason="the target copy on %s was defined and finished" % tgt[0]["host"])
     return dict(plan, action="rollback", reason="interrupted at %s before the target ran" % mig.get("status"))
+
+
+def adoption_metadata(guest, host, flavors, image_shas, now=None):
+    """ferry metadata for a guest ferry did not boot (adopt.yml): nothing else is touched.
+
+    guest: ferry_guest's result on its host; host: that host's facts; image_shas: {image name:
+    sha256} from the catalogue and the store.  flavor = the catalogue entry matching its vCPU, RAM
+    and root disk (GiB, rounded up), else a custom record; image = its root disk's base, by sha256;
+    AZ = its host's; disk_paths = where each of its file disks is, the only places later moves accept.
+    """
+    root = ferry_domxml.parse(guest["xml"])
+    facts = ferry_libvirt.parse_domain_xml(guest["xml"])
+    rd = ferry_domxml.root_disk(root, guest["cfg"].get("root_disk"))
+    chain = guest["chains"].get(rd["target"]) if rd else None
+    root_gb = int(-(-(chain or {}).get("virtual_size", 0) // GIB))
+    flavor = None
+    for name in sorted(flavors):
+        f = flavors[name]
+        if (int(f["vcpus"]), int(f["memory_mb"]), int(f["disk_gb"])) == (facts["vcpus"], facts["memory_mb"], root_gb):
+            flavor = dict(flavor_record(dict(f, name=name)))
+            break
+    if flavor is None:
+        flavor = {"name": "custom-%dc-%dm-%dg" % (facts["vcpus"], facts["memory_mb"], root_gb),
+                  "vcpus": facts["vcpus"], "memory_mb": facts["memory_mb"], "disk_gb": root_gb, "custom": True}
+    image = None
+    if chain and chain.get("depth", 1) >= 2:
+        base = chain["base"]
+        sha = ferry_guestmove.cache_sha_of(base, guest["cfg"].get("cache_dir")) or guest["hashes"].get(base)
+        if sha:
+            names = [n for n, s in sorted((image_shas or {}).items())
+                     if (s if isinstance(s, str) else (s or {}).get("sha256")) == sha]
+            image = {"name": names[0] if names else None, "sha256": sha}
+    paths = {d["target"]: d["path"] for d in ferry_domxml.disks(root) if d["type"] == "file" and d.get("path")}
+    return {
+        "flavor": flavor, "image": image, "az": host.get("az"), "host_az": host.get("az"),
+        "server_group": None, "migration": None, "task_state": None,
+        "disk_paths": paths, "adopted": {"host": host.get("name"), "at": now},
+    }
+
+
+def root_errors(guest, flavor, kind):
+    """The resize's root-disk check on the guest's real root disk (boot order, or ferry_root_disk)."""
+    root = ferry_domxml.root_disk(ferry_domxml.parse(guest["xml"]), guest["cfg"].get("root_disk"))
+    if root is None:
+        return ["the guest has no disk to call its root disk"] if kind == "resize" else []
+    size = (guest["chains"].get(root["target"]) or {}).get("virtual_size", 0)
+    if kind == "resize" and flavor["disk_gb"] * GIB < size:
+        return ["disk shrink refused: root disk %s is %.1f GiB, flavor %s has %s GiB"
+                % (root["target"], size / float(GIB), flavor.get("name"), flavor["disk_gb"])]
+    return []

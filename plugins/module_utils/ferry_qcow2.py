@@ -81,8 +81,8 @@ def rebase_argv(path, new_backing, backing_fmt="qcow2", unsafe=False):
     return argv
 
 
-def resize_argv(path, size_bytes):
-    return ["qemu-img", "resize", "-q", "-f", "qcow2", path, str(int(size_bytes))]
+def resize_argv(path, size_bytes, fmt="qcow2"):
+    return ["qemu-img", "resize", "-q", "-f", fmt, path, str(int(size_bytes))]
 
 
 def check_argv(path):

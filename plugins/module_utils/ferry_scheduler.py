@@ -341,7 +341,9 @@ def build_context(request: dict, states: list, cfg: dict) -> dict:
         "flavor": flavor,
         "req_vcpus": flavor.get("vcpus") or 0,
         "req_ram_mb": flavor.get("memory_mb") or 0,
-        "req_disk_mb": _requested_disk_mb(flavor),
+        # a real guest's disks: the root at the flavor's size plus its other writable disks
+        "req_disk_mb": (int(request["disk_gb"] * 1024) if request.get("disk_gb") is not None
+                        else _requested_disk_mb(flavor)),
         "az": request.get("availability_zone"),
         "retry_hosts": frozenset(retry.get("hosts") or ()),
         "retry_attempt": retry.get("num_attempts") or 0,
@@ -352,6 +354,7 @@ def build_context(request: dict, states: list, cfg: dict) -> dict:
         "image": image_requirements(image.get("properties") or {}),
         "ignore_hosts": frozenset(request.get("ignore_hosts") or ()),
         "requested_host": request.get("requested_host"),
+        "guest_fit": request.get("guest_fit") or {},
     }
     ctx.update(group_context(request, states))
     return ctx
@@ -811,6 +814,13 @@ def _attempts_check(hs, ctx):
     return f"attempt {ctx['retry_attempt']} exceeds max_attempts {ctx['cfg']['max_attempts']}"
 
 
+def _guest_fit_check(hs, ctx):
+    """What the guest's own definition needs from a host (networks, emulator, machine, CPU):
+    decided per host before scheduling (ferry_guestmove / ferry_guest_fit), reported here."""
+    return (ctx["guest_fit"].get(hs["name"]) or None) if hs["name"] in ctx["guest_fit"] else \
+        "not checked for the guest's definition"
+
+
 def pre_filter_steps(request: dict, cfg: dict) -> list:
     """Steps Nova takes before the filters: retry limit (conductor's
     populate_retry), ignore_hosts, then requested destination
@@ -822,6 +832,8 @@ def pre_filter_steps(request: dict, cfg: dict) -> list:
         steps.append(("ignore_hosts", _ignore_check))
     if request.get("requested_host"):
         steps.append(("requested_host", _requested_check))
+    if request.get("guest_fit") is not None:
+        steps.append(("GuestDefinitionFilter", _guest_fit_check))
     return steps
 
 

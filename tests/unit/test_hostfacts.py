@@ -287,7 +287,8 @@ def test_gather_disks(lab):
     p = lab["paths"]
 
     web = inst["web01"]["disks"]
-    assert [d["target"] for d in web] == ["vda", "vdb"]  # the cdrom is not a disk
+    assert [d["target"] for d in web] == ["vda", "vdb", "sda"]  # every <disk>, the cdrom too
+    assert web[2]["device"] == "cdrom" and web[2]["error"] == "disk file missing"
     assert web[0]["chain"]["top"] == p["web"] and web[0]["chain"]["base"] == p["base"]
     assert web[0]["chain"]["depth"] == 2
     assert web[1]["chain"]["depth"] == 1 and web[1]["format"] == "raw"
@@ -352,3 +353,18 @@ def test_gather_with_real_qemu_img(tmp_path):
     assert inst["disks"][0]["chain"]["base"] == base
     assert facts["used"]["disk_gb"] == 2.0
     assert facts["free"]["disk_gb"] == min(20, facts["real"]["disk_gb"]) - 2.0
+
+
+@pytest.mark.parametrize("declared_type, kvm_usable, offered, expected", [
+    pytest.param("qemu", True, ("qemu", "kvm"), "qemu", id="declared-qemu-beats-usable-kvm"),
+    pytest.param("kvm", False, ("qemu", "kvm"), "kvm", id="declared-kvm-beats-unusable-dev"),
+    pytest.param("kvm", True, ("qemu",), "qemu", id="declared-but-not-offered-falls-back"),
+    pytest.param(None, True, ("qemu", "kvm"), "kvm", id="not-declared-dev-kvm-decides"),
+    pytest.param(None, False, ("qemu", "kvm"), "qemu", id="not-declared-no-dev-kvm"),
+])
+def test_gather_declared_domain_type(tmp_path, declared_type, kvm_usable, offered, expected):
+    caps = CAPS_XML.replace("      <domain type='qemu'/>\n      <domain type='kvm'/>\n",
+                            "".join("      <domain type='%s'/>\n" % t for t in offered))
+    facts = gather(FakeClient({}, caps=caps), FakeQemuImg({}), {}, str(tmp_path), None,
+                   kvm_usable=kvm_usable, domain_type=declared_type)
+    assert facts["domain_type"] == expected

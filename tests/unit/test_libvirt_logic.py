@@ -116,10 +116,17 @@ def test_parse_domain_xml_full():
         "domain_type": "kvm",
         "vcpus": 2,
         "memory_mb": 512,
-        "disks": [
-            {"path": "/srv/i/web01/disk.qcow2", "format": "qcow2", "target": "vda"},
-            {"path": "/srv/i/web01/data.raw", "format": "raw", "target": "vdb"},
-            {"path": None, "format": None, "target": "vdc"},
+        "disks": [  # every <disk>, with what a move needs to tell them apart
+            {"path": "/srv/i/web01/disk.qcow2", "format": "qcow2", "target": "vda", "type": "file",
+             "device": "disk", "readonly": False, "shareable": False},
+            {"path": "/srv/iso/seed.iso", "format": "raw", "target": "sda", "type": "file",
+             "device": "cdrom", "readonly": True, "shareable": False},
+            {"path": "/srv/i/web01/data.raw", "format": "raw", "target": "vdb", "type": "file",
+             "device": "disk", "readonly": False, "shareable": False},
+            {"path": None, "format": None, "target": "fda", "type": "file",
+             "device": "floppy", "readonly": False, "shareable": False},
+            {"path": "/dev/vg0/web01", "format": None, "target": "vdc", "type": "block",
+             "device": "disk", "readonly": False, "shareable": False},
         ],
         "metadata": meta,
     }

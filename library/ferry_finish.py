@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_finish
+short_description: Finish a move on the target in one call - rebase, grow, check, define, start
+description:
+  - Runs on the target hypervisor while the guest is down, so the stop window has one call here.
+  - Each shipped overlay is rebased onto the base in this host's cache (C(qemu-img rebase -u)), only
+    when its recorded backing file was identified by the same sha256 as the cached base (the source
+    hashed it, or it was a cache file named by it; the cache copy was verified on arrival), so the
+    rewrite of the backing path is exact.
+  - The root disk is grown to the new flavor's size (never shrunk), every qcow2 is checked with
+    C(qemu-img check), then the domain is defined from I(xml) with ferry's I(metadata) and started
+    when I(state=running).
+version_added: "0.2.0"
+options:
+  uri:
+    description: libvirt URI on this host.
+    type: str
+    default: qemu:///session
+  name:
+    description: The guest's domain name.
+    type: str
+    required: true
+  rebase:
+    description: Overlays to rebase, each C(path), C(base_path), C(base_sha256), C(base_format), C(source_base).
+    type: list
+    elements: dict
+    default: []
+  grow:
+    description: The root disk to grow, C(path), C(format), C(size_gb); omit for none.
+    type: dict
+  check:
+    description: qcow2 files to check with C(qemu-img check).
+    type: list
+    elements: path
+    default: []
+  xml:
+    description: The target definition (from ferry_domxml.target_definition).
+    type: str
+    required: true
+  metadata:
+    description: ferry metadata for the target copy.
+    type: dict
+    required: true
+  state:
+    description: C(running) or C(shutoff) after the define.
+    type: str
+    choices: [running, shutoff]
+    default: running
+attributes:
+  check_mode:
+    support: none
+    details: It only runs inside a move, after the guest's files arrived.
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Finish the move on the target
+  ferry_finish:
+    name: web01
+    rebase:
+      - {path: /var/lib/ferry/instances/web01/disk.qcow2, base_path: /var/lib/ferry/cache/ab12....qcow2,
+         base_sha256: ab12..., base_format: qcow2, source_base: /var/lib/ferry/cache/ab12....qcow2}
+    grow: {path: /var/lib/ferry/instances/web01/disk.qcow2, format: qcow2, size_gb: 20}
+    check: [/var/lib/ferry/instances/web01/disk.qcow2]
+    xml: "{{ target_xml }}"
+    metadata: "{{ target_meta }}"
+"""
+
+RETURN = r"""
+steps:
+  description: What was done, in order.
+  returned: always
+  type: list
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import ferry_libvirt, ferry_qcow2 as q
+from ansible.module_utils.ferry_libvirt import LibvirtClient
+
+
+def run_ok(module, argv, steps):
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg="%s failed: %s" % (" ".join(argv), err.strip() or out.strip()), steps=steps)
+    return out
+
+
+def finish(module):
+    p = module.params
+    steps = []
+    for r in p["rebase"]:
+        want = os.path.basename(r["base_path"])
+        if not want.startswith(r["base_sha256"]) or not os.path.isfile(r["base_path"]):
+            module.fail_json(msg="%s: cached base %s is missing or not named by sha256 %s"
+                             % (r["path"], r["base_path"], r["base_sha256"]), steps=steps)
+        current = q.backing_of(r["path"], module.run_command)
+        if current != r["source_base"] and current != r["base_path"]:
+            module.fail_json(msg="%s: backing file is %s, expected %s (whose sha256 is %s)"
+                             % (r["path"], current, r["source_base"], r["base_sha256"]), steps=steps)
+        if current != r["base_path"]:
+            run_ok(module, q.rebase_argv(r["path"], r["base_path"], backing_fmt=r.get("base_format") or "qcow2",
+                                         unsafe=True), steps)
+            steps.append("rebased %s onto %s" % (r["path"], r["base_path"]))
+    g = p["grow"]
+    if g:
+        fmt = g.get("format") or "qcow2"
+        rc, out, err = module.run_command(q.info_argv(g["path"], fmt, chain=False, force_share=False))
+        if rc != 0:
+            module.fail_json(msg="qemu-img info %s: %s" % (g["path"], err.strip()), steps=steps)
+        current = q.parse_chain(out)[0]["virtual_size"]
+        wanted = q.gib_to_bytes(g["size_gb"])
+        try:
+            how = q.grow_check(current, wanted)
+        except ValueError as e:
+            module.fail_json(msg="%s: %s" % (g["path"], e), steps=steps)
+        if how == "grow":
+            run_ok(module, q.resize_argv(g["path"], wanted, fmt), steps)
+            steps.append("grew %s to %s GiB" % (g["path"], g["size_gb"]))
+    for path in p["check"]:
+        rc, out, err = module.run_command(q.check_argv(path))
+        ok, summary = q.parse_check(out) if out.strip() else (False, {"error": err.strip()})
+        if not ok:
+            module.fail_json(msg="qemu-img check found problems in %s" % path, check=summary, steps=steps)
+        steps.append("checked %s" % path)
+    client = LibvirtClient(p["uri"])
+    try:
+        current = client.domain(p["name"])
+        actions, before, after = ferry_libvirt.plan_domain(current, p["xml"], p["metadata"], p["state"])
+        ferry_libvirt.apply_domain(client, p["name"], p["xml"], p["metadata"], actions, 0)
+        state = (client.domain(p["name"]) or {}).get("state")
+    finally:
+        client.close()
+    steps.extend(actions)
+    return {"changed": True, "steps": steps, "state": state}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type="str", default="qemu:///session"),
+            name=dict(type="str", required=True),
+            rebase=dict(type="list", elements="dict", default=[]),
+            grow=dict(type="dict"),
+            check=dict(type="list", elements="path", default=[]),
+            xml=dict(type="str", required=True),
+            metadata=dict(type="dict", required=True),
+            state=dict(type="str", choices=["running", "shutoff"], default="running"),
+        ),
+        supports_check_mode=False,
+    )
+    try:
+        module.exit_json(**finish(module))
+    except Exception as e:  # libvirtError from define/start
+        module.fail_json(msg="finishing %s failed: %s" % (module.params["name"], e))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_purge
+short_description: Delete a guest's source copy after a confirmed move - its files and only its files
+description:
+  - Runs on the source hypervisor at confirm. Reads the guest's own definition and those of every
+    other domain defined on this host, then undefines the guest and deletes exactly its writable
+    file disks and nvram, never a read-only image (an ISO), a file in the image cache (a base), a
+    file on shared storage (I(shared_storage)), or a file another domain uses.
+  - Removes the guest's instance directory when nothing else is left in it.
+  - Refuses while the guest is running.
+version_added: "0.2.0"
+options:
+  name:
+    description: The guest's domain name.
+    type: str
+    required: true
+  uri:
+    description: libvirt URI on this host.
+    type: str
+    default: qemu:///session
+  cache_dir:
+    description: This host's image cache directory.
+    type: path
+    required: true
+  instances_dir:
+    description: This host's instances directory.
+    type: path
+    required: true
+  shared_storage:
+    description: Path prefixes on storage every host sees.
+    type: list
+    elements: path
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would be deleted and kept.
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Delete the source copy of web01
+  ferry_purge:
+    name: web01
+    cache_dir: /var/lib/ferry/cache
+    instances_dir: /var/lib/ferry/instances
+"""
+
+RETURN = r"""
+deleted:
+  description: Files deleted.
+  returned: always
+  type: list
+kept:
+  description: Files of the guest left in place, each with the reason.
+  returned: always
+  type: list
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import ferry_guestmove
+from ansible.module_utils.ferry_libvirt import LibvirtClient
+
+
+def purge(module, client):
+    p = module.params
+    dom = client.domain(p["name"])
+    out = {"changed": False, "deleted": [], "kept": []}
+    if dom is None:
+        return out
+    if dom["state"] not in ("shutoff", "crashed"):
+        module.fail_json(msg="refusing to delete %s: it is %s on this host" % (p["name"], dom["state"]))
+    others = {}
+    for n in client.domain_names():
+        if n != p["name"]:
+            others[n] = client.domain(n)["xml"]
+    delete, kept = ferry_guestmove.purge_plan(dom["xml"], others, p["cache_dir"], p["shared_storage"])
+    out.update(changed=True, kept=[{"path": k, "why": w} for k, w in kept])
+    if module.check_mode:
+        out["deleted"] = delete
+        return out
+    client.undefine(p["name"])
+    for path in delete:
+        if os.path.lexists(path):
+            os.unlink(path)
+        out["deleted"].append(path)
+    idir = os.path.join(p["instances_dir"], p["name"])
+    if os.path.isdir(idir) and not any(os.path.normpath(k).startswith(idir + "/") for k, _ in kept):
+        shutil.rmtree(idir)
+        out["deleted"].append(idir + "/")
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            uri=dict(type="str", default="qemu:///session"),
+            cache_dir=dict(type="path", required=True),
+            instances_dir=dict(type="path", required=True),
+            shared_storage=dict(type="list", elements="path", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        client = LibvirtClient(module.params["uri"])
+    except Exception as e:
+        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
+    try:
+        module.exit_json(**purge(module, client))
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
