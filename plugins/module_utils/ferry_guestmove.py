@@ -83,6 +83,9 @@ def classify_disk(disk, chain, cfg):
     if under(path, cfg.get("shared_storage")):
         return "shared", None
     if disk.get("readonly"):
+        if chain is not None and chain.get("depth", 1) > 1:
+            return "refuse", ("%s: a read-only overlay on a base; ferry moves read-only images whole "
+                              "(flatten it first)" % where)
         return "cache", None
     if disk.get("shareable"):
         return "refuse", "%s: a shareable disk must be on storage declared in ferry_shared_storage" % where
@@ -122,13 +125,22 @@ def needs_hash(xml_text, chains, cfg):
 
 
 def _dest_names(files):
-    """Unique file names in the target's instance dir, keeping each file's own name when it can."""
-    names, seen = {}, {}
-    for key, path in files:
-        seen.setdefault(safe_name(os.path.basename(path)), []).append(key)
+    """Unique file names in the target's instance dir, keeping each file's own name when it can
+    (a second file of the same name gets its key as a prefix, then a counter)."""
+    names, taken = {}, set()
+    counts = {}
+    for _key, path in files:
+        base = safe_name(os.path.basename(path))
+        counts[base] = counts.get(base, 0) + 1
     for key, path in files:
         base = safe_name(os.path.basename(path))
-        names[key] = base if len(seen[base]) == 1 else "%s-%s" % (safe_name(str(key)), base)
+        name = base if counts[base] == 1 and base not in taken else "%s-%s" % (safe_name(str(key)), base)
+        n = 2
+        while name in taken:
+            name = "%s-%d-%s" % (safe_name(str(key)), n, base)
+            n += 1
+        taken.add(name)
+        names[key] = name
     return names
 
 
@@ -175,7 +187,10 @@ def plan(xml_text, chains, hashes, cfg, target):
         kinds[d["target"]] = classify_disk(d, chains.get(d["target"]), cfg)
     movers = [(d["target"], d["path"]) for d in disks if kinds[d["target"]][0] in ("overlay", "whole")]
     extra = [p for p in ferry_domxml.paths(root) if p["kind"] == "nvram" and p.get("path")]
-    names = _dest_names(movers + [("nvram", p["path"]) for p in extra])
+    relocated = [p["path"] for p in ferry_domxml.paths(root) if p["kind"] in RELOCATE_KINDS and p.get("path")]
+    names = _dest_names(movers + [("nvram", p["path"]) for p in extra]
+                        + [("log%d" % i, path) for i, path in enumerate(dict.fromkeys(relocated))])
+    log_names = {path: names["log%d" % i] for i, path in enumerate(dict.fromkeys(relocated))}
 
     for d in disks:
         kind, reason = kinds[d["target"]]
@@ -229,7 +244,7 @@ def plan(xml_text, chains, hashes, cfg, target):
             out["source_files"].append(path)
             out["path_map"][path] = dest
         elif kind in RELOCATE_KINDS:
-            out["path_map"][path] = os.path.join(tdir, safe_name(os.path.basename(path)))
+            out["path_map"][path] = os.path.join(tdir, log_names[path])
         elif kind == "filesystem":
             if not under(path, cfg.get("shared_storage")):
                 out["refusals"].append("filesystem passthrough of %s: ferry cannot copy a host directory; declare "
