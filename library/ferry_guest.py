@@ -101,7 +101,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_imagecache, ferry_metadata, ferry_qcow2
-from ansible.module_utils.ferry_libvirt import LibvirtClient
+from ansible.module_utils.ferry_libvirt import run_module
 
 
 def inspect(module, client):
@@ -156,14 +156,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        client = LibvirtClient(module.params["uri"])
-    except Exception as e:  # libvirt.libvirtError, ImportError
-        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
-    try:
-        module.exit_json(**inspect(module, client))
-    finally:
-        client.close()
+    run_module(module, inspect)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ cpu:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.ferry_libvirt import LibvirtClient
+from ansible.module_utils.ferry_libvirt import run_module
 
 
 def fit(module, client):
@@ -84,14 +84,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        client = LibvirtClient(module.params["uri"])
-    except Exception as e:
-        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
-    try:
-        module.exit_json(**fit(module, client))
-    finally:
-        client.close()
+    run_module(module, fit)
 
 
 if __name__ == "__main__":

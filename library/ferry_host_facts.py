@@ -54,6 +54,12 @@ options:
     description: Extra host capabilities matched by the scheduler's ComputeCapabilitiesFilter.
     type: dict
     default: {}
+  domain_type:
+    description:
+      - Declared domain type; when libvirt offers it, it wins over the C(/dev/kvm) check
+        (a host whose /dev/kvm cannot run guests declares C(qemu)).
+    type: str
+    choices: [kvm, qemu]
 requirements:
   - libvirt-python (Debian python3-libvirt) on the host
   - qemu-img on the host
@@ -83,7 +89,9 @@ host:
     reachable: {description: Always true here (unreachable hosts are reported by the play), type: bool}
     enabled: {description: Takes new guests, type: bool}
     arch: {description: Host CPU architecture, type: str}
-    domain_type: {description: C(kvm) when /dev/kvm is usable, else C(qemu) (TCG), type: str}
+    domain_type:
+      description: The declared I(domain_type) if libvirt offers it, else C(kvm) when /dev/kvm is usable, else C(qemu) (TCG).
+      type: str
     machine_types: {description: Machine types libvirt offers, type: list}
     capacity: {description: Effective capacity (vcpus, memory_mb, disk_gb), type: dict}
     real: {description: What libvirt and the filesystem report, type: dict}
@@ -124,7 +132,7 @@ def run(module, client):
 
     facts = ferry_hostfacts.gather(
         client, run_qemu_img, p["declared"] or {}, p["storage_dir"], p["claims_dir"],
-        kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK))
+        kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK), domain_type=p["domain_type"])
     facts.update({
         "name": p["name"], "az": p["az"], "enabled": p["enabled"],
         "disabled_reason": p["disabled_reason"], "aggregates": p["aggregates"],
@@ -146,6 +154,7 @@ def main():
             disabled_reason=dict(type="str"),
             aggregates=dict(type="list", elements="dict", default=[]),
             capabilities=dict(type="dict", default={}),
+            domain_type=dict(type="str", choices=["kvm", "qemu"]),
         ),
         supports_check_mode=True,
     )

@@ -68,7 +68,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import ferry_guestmove
-from ansible.module_utils.ferry_libvirt import LibvirtClient
+from ansible.module_utils.ferry_libvirt import run_module
 
 
 def purge(module, client):
@@ -111,14 +111,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        client = LibvirtClient(module.params["uri"])
-    except Exception as e:
-        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
-    try:
-        module.exit_json(**purge(module, client))
-    finally:
-        client.close()
+    run_module(module, purge)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,23 @@ def ferry_lab_manifest_entry(stat):
             "size": stat["size"], "format": "qcow2"}
 
 
+def ferry_lab_network_map(hosts, networks, prefix="fbr", prefixes=None):
+    """{host name: {network: bridge}}: bridge <prefix>-<network>, prefix per host or the default."""
+    out = {}
+    for h in hosts:
+        name = h["name"] if isinstance(h, dict) else h
+        p = (prefixes or {}).get(name, prefix)
+        out[name] = {}
+        for net in networks:
+            bridge = "%s-%s" % (p, net)
+            if len(bridge) > 15:
+                raise ValueError("bridge name %s is longer than 15 characters" % bridge)
+            out[name][net] = bridge
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {"ferry_lab_hosts": ferry_lab_hosts,
-                "ferry_lab_manifest_entry": ferry_lab_manifest_entry}
+                "ferry_lab_manifest_entry": ferry_lab_manifest_entry,
+                "ferry_lab_network_map": ferry_lab_network_map}

@@ -304,3 +304,16 @@ def apply_domain(client, name, xml_text, metadata, actions, shutdown_timeout):
         elif action == "start":
             client.start(name)
     return stopped
+
+
+def run_module(module, work):
+    """Module glue shared by ferry's libvirt modules: connect to I(uri) (failing with the reason),
+    exit with work(module, client)'s result, always close the connection."""
+    try:
+        client = LibvirtClient(module.params["uri"])
+    except Exception as e:  # libvirt.libvirtError, ImportError
+        module.fail_json(msg="cannot connect to libvirt at %s: %s" % (module.params["uri"], e))
+    try:
+        module.exit_json(**work(module, client))
+    finally:
+        client.close()
