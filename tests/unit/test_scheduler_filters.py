@@ -529,3 +529,23 @@ def test_filters_run_in_configured_order():
 def test_unknown_names_are_rejected(key, value):
     with pytest.raises(ValueError, match="unknown"):
         resolve_config({key: value})
+
+
+@pytest.mark.parametrize("fit, kept, reason", [
+    pytest.param({"hv-a1": None, "hv-a2": "lacks network br9"}, ["hv-a1"], "lacks network br9", id="one-refused"),
+    pytest.param({"hv-a1": None}, ["hv-a1"], "not checked for the guest's definition", id="unchecked-host"),
+    pytest.param({"hv-a1": None, "hv-a2": None}, ["hv-a1", "hv-a2"], None, id="both-fit"),
+])
+def test_guest_definition_filter_reports_why(fit, kept, reason):
+    hosts = [make_host("hv-a1"), make_host("hv-a2")]
+    result = schedule(hosts, make_request(guest_fit=fit), BASE_CFG)
+    entry = next(e for e in result["report"]["filters"] if e["name"] == "GuestDefinitionFilter")
+    assert entry["remaining"] == kept
+    assert [r["reason"] for r in entry["removed"]] == ([reason] if reason else [])
+
+
+@pytest.mark.parametrize("disk_gb, passes", [(10, True), (41, False)])
+def test_disk_filter_counts_the_real_guests_disks(disk_gb, passes):
+    """A request's disk_gb (root at the flavor's size + other writable disks) wins over the flavor's."""
+    req = make_request(flavor=flavor(disk_gb=1), disk_gb=disk_gb)
+    assert (run_filter("DiskFilter", make_host(), req) is None) is passes
