@@ -60,6 +60,13 @@ options:
         (a host whose /dev/kvm cannot run guests declares C(qemu)).
     type: str
     choices: [kvm, qemu]
+  shared_storage:
+    description:
+      - Path prefixes on storage every hypervisor sees; disks there do not count against this
+        host's disk (as read-only media don't). A guest's disk is its writable, non-shared disks.
+    type: list
+    elements: path
+    default: []
 requirements:
   - libvirt-python (Debian python3-libvirt) on the host
   - qemu-img on the host
@@ -132,7 +139,8 @@ def run(module, client):
 
     facts = ferry_hostfacts.gather(
         client, run_qemu_img, p["declared"] or {}, p["storage_dir"], p["claims_dir"],
-        kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK), domain_type=p["domain_type"])
+        kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK), domain_type=p["domain_type"],
+        shared_storage=p["shared_storage"])
     facts.update({
         "name": p["name"], "az": p["az"], "enabled": p["enabled"],
         "disabled_reason": p["disabled_reason"], "aggregates": p["aggregates"],
@@ -155,6 +163,7 @@ def main():
             aggregates=dict(type="list", elements="dict", default=[]),
             capabilities=dict(type="dict", default={}),
             domain_type=dict(type="str", choices=["kvm", "qemu"]),
+            shared_storage=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -127,14 +127,15 @@ def instance_facts(dom, run_qemu_img, shared_storage=()):
     }
 
 
-def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usable=False, domain_type=None):
+def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usable=False, domain_type=None,
+           shared_storage=()):
     """`domain_type`, when declared and offered by libvirt, wins over the /dev/kvm check."""
     node = client.node()
     caps = ferry_libvirt.parse_capabilities(client.capabilities_xml())
     real = {"vcpus": node["cpus"], "memory_mb": node["memory_mb"],
             "disk_gb": round(disk_total_gb(storage_dir), 3) if storage_dir and os.path.isdir(storage_dir) else None}
     capacity = effective_capacity(declared, real)
-    instances = [instance_facts(client.domain(n), run_qemu_img) for n in client.domain_names()]
+    instances = [instance_facts(client.domain(n), run_qemu_img, shared_storage) for n in client.domain_names()]
     used = instance_usage(instances)
     return {
         "reachable": True,

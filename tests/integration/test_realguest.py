@@ -309,3 +309,32 @@ def test_linux_guest_boots_on_the_target_and_sees_its_data():
         for h in ("hv-a1", "hv-a2"):
             guests.undefine(h, name)
             guests.remove_pools(h)
+
+
+def test_plan_shows_a_host_lacking_the_guests_network_and_adopts_nothing():
+    """A guest (defined with plain virsh, stopped) on a bridge no host declares: plan.yml reports
+    GuestDefinitionFilter removing every candidate with the reason, writes no metadata; migrate.yml
+    is refused the same way before anything is touched."""
+    name = lab.unique("nw")
+    hv = lab.inventory()[2]["hv-a1"]
+    d = "%s/%s" % (hv["ferry_instances_dir"], name)
+    xml = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+           "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+           "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='%s/root.qcow2'/>"
+           "<target dev='vda' bus='virtio'/></disk>"
+           "<interface type='bridge'><mac address='52:54:00:aa:bb:01'/><source bridge='fbr-nowhere'/>"
+           "<model type='virtio'/></interface></devices></domain>" % (name, d))
+    lab.ssh("hv-a1", "set -e; mkdir -p %s; qemu-img create -q -f qcow2 %s/root.qcow2 64M; f=$(mktemp); "
+            "printf %%s %s > $f; virsh -q -c qemu:///session define $f; rm -f $f" % (d, d, shlex.quote(xml)))
+    try:
+        before = dumpxml("hv-a1", name)
+        r = lab.run_playbook("plan.yml", instance=name)
+        text = "\n".join(r.failures()) + r.stdout
+        assert "GuestDefinitionFilter removed hv-a2: lacks network fbr-nowhere" in text, text[-3000:]
+        assert "would be adopted" in text
+        assert dumpxml("hv-a1", name) == before
+        r = lab.run_playbook("migrate.yml", instance=name)
+        assert r.rc != 0 and "lacks network fbr-nowhere" in "\n".join(r.failures())
+        assert lab.domain_state("hv-a2", name) == "absent"
+    finally:
+        guests.undefine("hv-a1", name)

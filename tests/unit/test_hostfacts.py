@@ -368,3 +368,17 @@ def test_gather_declared_domain_type(tmp_path, declared_type, kvm_usable, offere
     facts = gather(FakeClient({}, caps=caps), FakeQemuImg({}), {}, str(tmp_path), None,
                    kvm_usable=kvm_usable, domain_type=declared_type)
     assert facts["domain_type"] == expected
+
+
+@pytest.mark.parametrize("disk, shared, counts", [
+    pytest.param({"type": "file", "device": "disk", "path": "/i/web/disk.qcow2"}, [], True, id="writable-file"),
+    pytest.param({"type": "file", "device": "cdrom", "path": "/iso/x.iso", "readonly": True}, [], False, id="cdrom"),
+    pytest.param({"type": "file", "device": "disk", "path": "/ro.img", "readonly": True}, [], False, id="readonly"),
+    pytest.param({"type": "file", "device": "disk", "path": "/nfs/vm/d.raw"}, ["/nfs"], False, id="shared"),
+    pytest.param({"type": "file", "device": "disk", "path": "/nfsx/d.raw"}, ["/nfs"], True, id="prefix-not-dir"),
+    pytest.param({"type": "block", "device": "disk", "path": "/dev/sdb"}, [], False, id="block"),
+    pytest.param({"type": "file", "device": "disk", "path": "/s/d", "shareable": True}, [], False, id="shareable"),
+])
+def test_counts_as_disk(disk, shared, counts):
+    from ansible.module_utils.ferry_hostfacts import counts_as_disk
+    assert counts_as_disk(disk, shared) is counts
