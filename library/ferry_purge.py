@@ -13,6 +13,9 @@ description:
     file on shared storage (I(shared_storage)), or a file another domain uses.
   - Removes the guest's instance directory when nothing else is left in it.
   - Refuses while the guest is running.
+  - With I(files), the domain stays and only those files are deleted, each unless a domain defined
+    on this host (the guest included) uses it, or it is cached or shared (a same-host resize's
+    old root disk at confirm).
 version_added: "0.2.0"
 options:
   name:
@@ -36,6 +39,10 @@ options:
     type: list
     elements: path
     default: []
+  files:
+    description: Delete only these files (the domain stays), each only when no defined domain uses it.
+    type: list
+    elements: path
 attributes:
   check_mode:
     support: full
@@ -75,6 +82,15 @@ def purge(module, client):
     p = module.params
     dom = client.domain(p["name"])
     out = {"changed": False, "deleted": [], "kept": []}
+    if p["files"] is not None:
+        xmls = {n: client.domain(n)["xml"] for n in client.domain_names()}
+        delete, kept = ferry_guestmove.unused_files(p["files"], xmls, p["cache_dir"], p["shared_storage"])
+        delete = [f for f in delete if os.path.lexists(f)]
+        out.update(changed=bool(delete), kept=[{"path": k, "why": w} for k, w in kept], deleted=delete)
+        if not module.check_mode:
+            for path in delete:
+                os.unlink(path)
+        return out
     if dom is None:
         return out
     if dom["state"] not in ("shutoff", "crashed"):
@@ -108,6 +124,7 @@ def main():
             cache_dir=dict(type="path", required=True),
             instances_dir=dict(type="path", required=True),
             shared_storage=dict(type="list", elements="path", default=[]),
+            files=dict(type="list", elements="path"),
         ),
         supports_check_mode=True,
     )

@@ -252,13 +252,9 @@ def plan(xml_text, chains, hashes, cfg, target):
     return out
 
 
-def purge_plan(xml_text, other_xmls, cache_dir, shared_storage):
-    """Files confirm may delete with a guest's source copy: its writable file disks and nvram,
-    never a read-only image, a cached base, a file on shared storage, or a file another domain
-    defined on the host uses.  Returns (delete, kept) with kept = [(path, why)]."""
-    root = ferry_domxml.parse(xml_text)
+def _used_paths(xmls):
     used = {}
-    for name, other in other_xmls.items():
+    for name, other in xmls.items():
         o = ferry_domxml.parse(other)
         for d in ferry_domxml.disks(o):
             if d.get("path"):
@@ -266,6 +262,33 @@ def purge_plan(xml_text, other_xmls, cache_dir, shared_storage):
         for p in ferry_domxml.paths(o):
             if p.get("path"):
                 used.setdefault(os.path.normpath(p["path"]), name)
+    return used
+
+
+def unused_files(paths, all_xmls, cache_dir, shared_storage):
+    """Of `paths` (a same-host resize's old root disk...), those no defined domain uses and that are
+    neither cached nor shared: (delete, kept) like purge_plan."""
+    used = _used_paths(all_xmls)
+    delete, kept = [], []
+    for path in paths:
+        n = os.path.normpath(path)
+        if under(n, [cache_dir]):
+            kept.append((path, "in the image cache"))
+        elif under(n, shared_storage):
+            kept.append((path, "on shared storage"))
+        elif n in used:
+            kept.append((path, "used by domain %s" % used[n]))
+        else:
+            delete.append(path)
+    return delete, kept
+
+
+def purge_plan(xml_text, other_xmls, cache_dir, shared_storage):
+    """Files confirm may delete with a guest's source copy: its writable file disks and nvram,
+    never a read-only image, a cached base, a file on shared storage, or a file another domain
+    defined on the host uses.  Returns (delete, kept) with kept = [(path, why)]."""
+    root = ferry_domxml.parse(xml_text)
+    used = _used_paths(other_xmls)
     delete, kept = [], []
     candidates = [(d["path"], d) for d in ferry_domxml.disks(root) if d.get("type") == "file" and d.get("path")]
     candidates += [(p["path"], None) for p in ferry_domxml.paths(root) if p["kind"] == "nvram" and p.get("path")]

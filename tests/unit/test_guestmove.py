@@ -639,3 +639,12 @@ def test_real_disk_gb_full(full_plan, root_gb, expect):
 ])
 def test_real_disk_gb(ship, chains, root, root_gb, expect):
     assert ferry_guestmove.real_disk_gb(chains, {"ship": ship}, root, root_gb) == expect
+
+
+def test_unused_files_keeps_what_a_domain_uses():
+    other = ("<domain><name>b</name><devices><disk type='file' device='disk'><source file='/i/a/old.qcow2'/>"
+             "<target dev='vda'/></disk></devices></domain>")
+    delete, kept = ferry_guestmove.unused_files(["/i/a/old.qcow2", "/i/a/pre.xml", "/c/x.qcow2", "/nfs/d.raw"],
+                                   {"b": other}, "/c", ["/nfs"])
+    assert delete == ["/i/a/pre.xml"]
+    assert [k for k, _ in kept] == ["/i/a/old.qcow2", "/c/x.qcow2", "/nfs/d.raw"]
