@@ -3,6 +3,7 @@
 import os
 import shlex
 import subprocess
+import time
 
 import pytest
 
@@ -120,3 +121,21 @@ def test_host_down_shows_unreachable_without_breaking_others():
     finally:
         subprocess.run(["/usr/sbin/sshd", "-f", "%s/sshd/hv-b2/sshd_config" % root], check=True)
     assert lab.ssh("hv-b2", "whoami").strip() == hosts["hv-b2"]["ansible_user"]
+
+
+def test_boot_uses_declared_domain_type_and_honours_shutdown(guest_name):
+    """boot.yml defines the guest with the host's declared ferry_domain_type (the lab probes it:
+    qemu/TCG where /dev/kvm cannot run Linux); the boot-sector guest powers off on ACPI shutdown."""
+    name = guest_name()
+    host = "hv-a1"
+    _, _, hosts = lab.inventory()
+    dtype = hosts[host]["ferry_domain_type"]
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="tiny", host=host))
+    assert "<domain type='%s'" % dtype in lab.virsh(host, "dumpxml", name)
+    facts = _facts_by_host(lab.ok(lab.run_playbook("status.yml")))
+    assert facts[host]["domain_type"] == dtype
+    lab.virsh(host, "shutdown", name)
+    deadline = time.monotonic() + 30
+    while lab.domain_state(host, name) != "shut off" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert lab.domain_state(host, name) == "shut off"
