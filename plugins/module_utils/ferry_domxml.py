@@ -467,7 +467,8 @@ def paths(root):
 
 def rewrite_paths(root, mapping, drop_kinds=("channel_unix", "graphics_socket")):
     """Replace every host path found in `mapping` ({old: new}) except disk sources (see
-    set_disk_source); remove the path of kinds in `drop_kinds` so libvirt generates one.
+    set_disk_source); remove the path of kinds in `drop_kinds` that `mapping` does not name, so
+    libvirt generates one.
     Returns [(kind, old, new)] with new None for a dropped path."""
     mapping = mapping or {}
     changes = []
@@ -475,7 +476,7 @@ def rewrite_paths(root, mapping, drop_kinds=("channel_unix", "graphics_socket"))
         kind, old = entry["kind"], entry["path"]
         if elem is None or old is None or kind in _DISK_KINDS:
             continue
-        if kind in drop_kinds:
+        if kind in drop_kinds and old not in mapping:
             _drop_path(root, elem, attr)
             changes.append((kind, old, None))
         elif old in mapping and mapping[old] != old:

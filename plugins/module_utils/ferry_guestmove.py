@@ -12,8 +12,8 @@ host each one is, by kind:
 - ``shared``: on storage both hosts see (``ferry_shared_storage``): not copied; never deleted.
 - ``copy``: a per-guest file that is not a disk (UEFI nvram): copied into the instance dir.
 - ``relocate``: a file the guest writes but that carries no state (file serial/console, char
-  device logs): pointed at the target's instance dir, not copied.
-- ``drop``: unix sockets libvirt regenerates (channels).
+  device logs, unix sockets with an explicit path): pointed at the target's instance dir, not
+  copied; a socket without a path stays without one (libvirt makes it).
 - ``refuse``: block devices, network disks (rbd, iscsi, nbd...), pool volumes, TPM state, a
   backing chain deeper than overlay + base, a file outside the paths accepted for this guest.
 
@@ -28,8 +28,11 @@ from ansible.module_utils import ferry_domxml
 
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]")
 CACHE_KINDS = ("kernel", "initrd", "loader", "dtb")
-RELOCATE_KINDS = ("serial_file", "console_file", "parallel_file", "chardev_log")
-DROP_KINDS = ("channel_unix", "graphics_socket")
+# Pointed at the target's instance dir, not copied.  A unix socket with an explicit path is
+# relocated too: the path libvirt would generate instead can exceed the 108-byte socket limit
+# under a long home directory (seen on the lab); sockets without a path stay without one.
+RELOCATE_KINDS = ("serial_file", "console_file", "parallel_file", "chardev_log", "channel_unix",
+                  "graphics_socket", "serial_unix", "console_unix")
 SHA_NAME_RE = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
 
 

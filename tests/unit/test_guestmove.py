@@ -358,7 +358,9 @@ def test_plan_full_path_map(full_plan):
         "/boot/guests/initrd.img-6.1.0-13-amd64": TGT_CACHE + "/" + SHA_E + ".initrd",
         "/var/log/ferry/vm1-serial.log": TDIR + "/vm1-serial.log",
         "/var/log/ferry/vm1-chardev.log": TDIR + "/vm1-chardev.log",
-    }   # the unix channel is not mapped: libvirt regenerates it
+        # a unix socket with an explicit path goes into the instance dir (a generated one can be too long)
+        "/var/lib/libvirt/qemu/channel/target/vm1.org.qemu.guest_agent.0": TDIR + "/vm1.org.qemu.guest_agent.0",
+    }
 
 
 def test_plan_full_source_files(full_plan):
