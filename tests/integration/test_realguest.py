@@ -88,7 +88,7 @@ def disks_of(host, name):
     out = {}
     for d in root.findall("./devices/disk"):
         src, drv = d.find("source"), d.find("driver")
-        out[d.find("target").get("dev")] = (src.get("file") if src is not None else None,
+        out[d.find("target").get("dev")] = ((src.get("file") or src.get("dev")) if src is not None else None,
                                             drv.get("type") if drv is not None else None, d.get("device"))
     return out
 
@@ -151,7 +151,18 @@ def test_realistic_guest_adopt_move_resize_revert_confirm(realistic):
     stop_guest("hv-b1", name)  # the guest is stopped: content is stable for the reference copies
     refs = references("hv-b1", name, "m1")
     lab.virsh("hv-b1", "start", name)
-    lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2"))
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2"))
+    ship = r.task_result("Ship the guest's files host to host (holes kept, checksums compared)")
+    # what must travel: the overlay's, the standalone qcow2's and the raw disk's allocated data
+    # (st_blocks on the source, each file's own), and nothing of the base or the ISO
+    must = 0
+    for p in writable_b1:  # measured here, on the source, by the host's own stat
+        blocks, bsize = lab.ssh("hv-b1", "stat -c '%%b %%B' %s" % shlex.quote(p)).split()
+        must += int(blocks) * int(bsize)
+    assert sorted(os.path.basename(f["src"]) for f in ship["files"]) == ["data.qcow2", "root.qcow2", "scratch.raw"]
+    assert abs(ship["bytes_sent"] - must) <= 0.05 * must, (ship["bytes_sent"], must)
+    for f in ship["files"]:
+        assert f["dest_allocated_bytes"] <= f["allocated_bytes"] + 1024 ** 2, f  # holes stayed holes
     xml2 = dumpxml("hv-b2", name)
     assert differences(xml1, xml2) == [], differences(xml1, xml2)
     assert lab.domain_state("hv-b2", name) == "running"
