@@ -48,6 +48,9 @@ options:
   target_instances_dir:
     description: The target's instances directory (for the full plan).
     type: path
+  target_swtpm_dir:
+    description: Where the target's libvirt keeps emulated TPM state (for the full plan).
+    type: path
 attributes:
   check_mode:
     support: full
@@ -100,7 +103,8 @@ plan:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_imagecache, ferry_metadata, ferry_qcow2
+from ansible.module_utils import (ferry_domxml, ferry_guestmove, ferry_imagecache, ferry_libvirt, ferry_metadata,
+                                  ferry_qcow2)
 from ansible.module_utils.ferry_libvirt import run_module
 
 
@@ -126,13 +130,19 @@ def inspect(module, client):
            "shared_storage": p["shared_storage"], "name": p["name"], "root_disk": p["root_disk"],
            # a guest ferry knows: only its recorded paths (and its instance dir); an unadopted one: any
            "allowed": sorted((meta.get("disk_paths") or {}).values()) if meta else None}
+    tpm_dir = os.path.join(ferry_libvirt.swtpm_dir(p["uri"], os.environ, os.path.expanduser("~")),
+                           root.findtext("uuid") or "none")
+    cfg["tpm_dir"] = tpm_dir
+    cfg["tpm_files"] = sorted(os.path.relpath(os.path.join(d, f), tpm_dir)
+                              for d, _, files in os.walk(tpm_dir) for f in files)
     hashes = {}
     for path in ferry_guestmove.needs_hash(xml, chains, cfg):
         if not os.path.isfile(path):
             module.fail_json(msg="%s (needed by %s) is not a readable file" % (path, p["name"]))
         hashes[path] = ferry_imagecache.sha256_file(path)
     target = {"cache_dir": p["target_cache_dir"] or "/target-cache",
-              "instances_dir": p["target_instances_dir"] or "/target-instances"}
+              "instances_dir": p["target_instances_dir"] or "/target-instances",
+              "swtpm_dir": p["target_swtpm_dir"] or "/target-swtpm"}
     plan = ferry_guestmove.plan(xml, chains, hashes, cfg, target)
     out = {"changed": False, "xml": xml, "chains": chains, "hashes": hashes, "cfg": cfg,
            "refusals": plan["refusals"], "requirements": ferry_domxml.requirements(root),
@@ -153,6 +163,7 @@ def main():
             root_disk=dict(type="str"),
             target_cache_dir=dict(type="path"),
             target_instances_dir=dict(type="path"),
+            target_swtpm_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -110,6 +110,7 @@ host:
         flavor, image, az, migration, metadata.
       type: list
     claims: {description: Claims in flight on this host, type: list}
+    swtpm_dir: {description: Where this host's libvirt keeps emulated TPM state (per domain UUID), type: str}
   sample:
     name: hv-a1
     az: az1
@@ -127,7 +128,7 @@ host:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_hostfacts
+from ansible.module_utils import ferry_hostfacts, ferry_libvirt
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -140,7 +141,8 @@ def run(module, client):
     facts = ferry_hostfacts.gather(
         client, run_qemu_img, p["declared"] or {}, p["storage_dir"], p["claims_dir"],
         kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK), domain_type=p["domain_type"],
-        shared_storage=p["shared_storage"])
+        shared_storage=p["shared_storage"],
+        swtpm_dir=ferry_libvirt.swtpm_dir(p["uri"], os.environ, os.path.expanduser("~")))
     facts.update({
         "name": p["name"], "az": p["az"], "enabled": p["enabled"],
         "disabled_reason": p["disabled_reason"], "aggregates": p["aggregates"],

@@ -122,9 +122,10 @@ def ferry_recovery_plan(hosts, name):
     return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
 
 
-def ferry_move_plan(guest, target_vars):
-    """The per-file plan of a guest's move to the target whose hostvars are given."""
-    target = {"cache_dir": target_vars["ferry_cache_dir"], "instances_dir": target_vars["ferry_instances_dir"]}
+def ferry_move_plan(guest, target_vars, target_facts=None):
+    """The per-file plan of a guest's move to the target whose hostvars (and facts) are given."""
+    target = {"cache_dir": target_vars["ferry_cache_dir"], "instances_dir": target_vars["ferry_instances_dir"],
+              "swtpm_dir": (target_facts or {}).get("swtpm_dir")}
     return ferry_guestmove.plan(guest["xml"], guest["chains"], guest["hashes"], guest["cfg"], target)
 
 

@@ -14,7 +14,9 @@ host each one is, by kind:
 - ``relocate``: a file the guest writes but that carries no state (file serial/console, char
   device logs, unix sockets with an explicit path): pointed at the target's instance dir, not
   copied; a socket without a path stays without one (libvirt makes it).
-- ``refuse``: block devices, network disks (rbd, iscsi, nbd...), pool volumes, TPM state, a
+- ``tpm``: an emulated TPM's state (libvirt keeps it by UUID, outside the definition): copied into
+  the target's state directory for the same UUID.
+- ``refuse``: block devices, network disks (rbd, iscsi, nbd...), pool volumes, a host TPM, a
   backing chain deeper than overlay + base, a file outside the paths accepted for this guest.
 
 `plan()` is called twice by the inspecting module: first to learn which files need a sha256
@@ -230,8 +232,18 @@ def plan(xml_text, chains, hashes, cfg, target):
     for p in ferry_domxml.paths(root):
         kind, path = p["kind"], p.get("path")
         if kind == "tpm":
-            out["refusals"].append("TPM emulator (%s): its state is kept by libvirt outside the definition and "
-                                   "ferry does not move it yet" % (p.get("model") or "tpm"))
+            if p.get("backend") != "emulator" or path:
+                out["refusals"].append("TPM %s (%s): a host device ferry cannot move"
+                                       % (p.get("backend"), p.get("model") or "tpm"))
+            elif cfg.get("tpm_files") is None or not target.get("swtpm_dir"):
+                out["refusals"].append("TPM emulator (%s): its state directory (kept by libvirt by UUID) is not "
+                                       "known on both hosts" % (p.get("model") or "tpm"))
+            else:  # libvirt keeps an emulated TPM's state by UUID, which the target copy keeps
+                uuid = root.findtext("uuid")
+                for rel in cfg["tpm_files"]:
+                    out["ship"].append({"target": "tpm", "src": os.path.join(cfg["tpm_dir"], rel),
+                                        "dest": os.path.join(target["swtpm_dir"], uuid, rel), "mode": "whole",
+                                        "format": "raw", "allocated_bytes": 0})
         if not path or kind == "disk":
             continue
         if kind in CACHE_KINDS:
@@ -363,7 +375,7 @@ def real_disk_gb(chains, plan_, root_target, root_gb):
     virtual size of every other writable, non-shared disk (read-only media and shared disks don't count)."""
     total = float(root_gb or 0)
     for s in plan_["ship"]:
-        if s["target"] == root_target or s["target"] == "nvram":
+        if s["target"] == root_target or s["target"] in ("nvram", "tpm"):
             continue
         total += (chains.get(s["target"]) or {}).get("virtual_size", 0) / float(1024 ** 3)
     return round(total, 3)

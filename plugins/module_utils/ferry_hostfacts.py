@@ -128,7 +128,7 @@ def instance_facts(dom, run_qemu_img, shared_storage=()):
 
 
 def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usable=False, domain_type=None,
-           shared_storage=()):
+           shared_storage=(), swtpm_dir=None):
     """`domain_type`, when declared and offered by libvirt, wins over the /dev/kvm check."""
     node = client.node()
     caps = ferry_libvirt.parse_capabilities(client.capabilities_xml())
@@ -150,4 +150,5 @@ def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usa
         "free": free_capacity(capacity, used),
         "instances": instances,
         "claims": read_claims(claims_dir),
+        "swtpm_dir": swtpm_dir,
     }

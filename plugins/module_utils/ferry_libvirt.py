@@ -90,7 +90,9 @@ class LibvirtClient(object):
     def undefine(self, name):
         """Undefine; a per-guest nvram file goes with the definition (ferry deletes it anyway)."""
         dom = self._dom(name)
-        flags = getattr(self._libvirt, "VIR_DOMAIN_UNDEFINE_NVRAM", 0)
+        # the nvram file and an emulated TPM's state go with the definition (copied by a move)
+        flags = getattr(self._libvirt, "VIR_DOMAIN_UNDEFINE_NVRAM", 0) | getattr(
+            self._libvirt, "VIR_DOMAIN_UNDEFINE_TPM", 0)
         try:
             dom.undefineFlags(flags)
         except self._libvirt.libvirtError:
@@ -147,6 +149,14 @@ def parse_domain_xml(xml_text):
         "disks": disks,
         "metadata": ferry_metadata.from_domain_xml(xml_text),
     }
+
+
+def swtpm_dir(uri, environ, home):
+    """Where libvirt keeps emulated TPMs' state (a directory per domain UUID): the session
+    daemon's under the user's config dir, the system daemon's under /var/lib/libvirt."""
+    if uri.endswith("/session"):
+        return "%s/libvirt/qemu/swtpm" % (environ.get("XDG_CONFIG_HOME") or home + "/.config")
+    return "/var/lib/libvirt/swtpm"
 
 
 def parse_capabilities(xml_text):

@@ -63,7 +63,8 @@ def tar_create_argv(src, dest_name):
 
 def tar_extract_remote(dest_dir):
     """The receiving command (run by the target's shell, so the directory is quoted)."""
-    return "tar --extract --sparse --no-same-owner --file=- --directory %s" % shlex.quote(dest_dir)
+    q = shlex.quote(dest_dir)
+    return "mkdir -p %s && tar --extract --sparse --no-same-owner --file=- --directory %s" % (q, q)
 
 
 def ssh_argv(host, remote_command, ssh="ssh"):

@@ -349,3 +349,36 @@ def test_plan_shows_a_host_lacking_the_guests_network_and_adopts_nothing():
         assert lab.domain_state("hv-a2", name) == "absent"
     finally:
         guests.undefine("hv-a1", name)
+
+
+def test_emulated_tpm_state_moves_with_the_guest():
+    """A guest with an emulated TPM (virt-install --tpm emulator): libvirt keeps its state by UUID
+    outside the definition; after a migration the target has the same state for the same UUID,
+    and confirm removes the source's."""
+    name = lab.unique("tpm")
+    hv1, hv2 = (lab.inventory()[2][h] for h in ("hv-a1", "hv-a2"))
+    d = "%s/%s" % (hv1["ferry_instances_dir"], name)
+    lab.ssh("hv-a1", "mkdir -p %s && qemu-img create -q -f qcow2 -F qcow2 -b %s/tiny.qcow2 %s/root.qcow2"
+            % (d, guests.STORE_DIR, d))
+    guests._virt_install("hv-a1", ["--name", name, "--memory", "64", "--vcpus", "1", "--tpm", "emulator",
+                                   "--disk", "path=%s/root.qcow2,format=qcow2,bus=virtio" % d, "--network", "none"])
+    try:
+        uuid = lab.virsh("hv-a1", "domuuid", name).strip()
+
+        def state(host, hv):
+            return lab.ssh(host, "sha256sum %s/.config/libvirt/qemu/swtpm/%s/tpm2/tpm2-00.permall 2>/dev/null || true"
+                           % (hv["ferry_host_root"], uuid)).split()[:1]
+        before = state("hv-a1", hv1)
+        assert before, "libvirt made no TPM state for the guest"
+        lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a2"))
+        assert lab.domain_state("hv-a2", name) == "running"
+        assert state("hv-a2", hv2) == before
+        assert "<tpm model=" in dumpxml("hv-a2", name)
+        lab.ok(lab.run_playbook("confirm.yml", instance=name))
+        assert state("hv-a1", hv1) == []
+        assert state("hv-a2", hv2) == before
+    finally:
+        lab.run_playbook("delete.yml", instance=name)
+        for h in ("hv-a1", "hv-a2"):
+            guests.undefine(h, name)
+            guests.remove_pools(h)

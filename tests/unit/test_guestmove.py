@@ -650,3 +650,33 @@ def test_unused_files_keeps_what_a_domain_uses():
                                    {"b": other}, "/c", ["/nfs"])
     assert delete == ["/i/a/pre.xml"]
     assert [k for k, _ in kept] == ["/i/a/old.qcow2", "/c/x.qcow2", "/nfs/d.raw"]
+
+
+TPM_XML = """<domain type='qemu'><name>vm1</name><uuid>11111111-2222-3333-4444-555555555555</uuid>
+  <memory unit='KiB'>65536</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='/srv/ferry/instances/vm1/disk.raw'/><target dev='vda' bus='virtio'/></disk>
+    <tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>
+  </devices></domain>"""
+
+
+@pytest.mark.parametrize("tpm_files, swtpm, ships, refused", [
+    pytest.param(["tpm2/tpm2-00.permall"], "/t/swtpm", [
+        ("/s/swtpm/11111111-2222-3333-4444-555555555555/tpm2/tpm2-00.permall",
+         "/t/swtpm/11111111-2222-3333-4444-555555555555/tpm2/tpm2-00.permall")], False, id="state-copied-by-uuid"),
+    pytest.param([], "/t/swtpm", [], False, id="never-started-nothing-to-copy"),
+    pytest.param(None, "/t/swtpm", [], True, id="source-state-unknown"),
+    pytest.param(["tpm2/tpm2-00.permall"], None, [], True, id="target-state-dir-unknown"),
+])
+def test_plan_tpm_emulator_state(tpm_files, swtpm, ships, refused):
+    conf = {"cache_dir": "/c", "instances_dir": "/srv/ferry/instances", "shared_storage": [], "allowed": None,
+            "name": "vm1", "root_disk": None, "tpm_dir": "/s/swtpm/11111111-2222-3333-4444-555555555555"}
+    if tpm_files is not None:
+        conf["tpm_files"] = tpm_files
+    chains = {"vda": ferry_qcow2.summarize_chain([{"path": "/srv/ferry/instances/vm1/disk.raw", "format": "raw",
+                                                   "virtual_size": 1 << 30, "actual_size": 4096}])}
+    p = ferry_guestmove.plan(TPM_XML, chains, {}, conf, {"cache_dir": "/tc", "instances_dir": "/ti",
+                                                         "swtpm_dir": swtpm})
+    assert [(s["src"], s["dest"]) for s in p["ship"] if s["target"] == "tpm"] == ships
+    assert any("TPM" in r for r in p["refusals"]) is refused

@@ -46,8 +46,15 @@ def test_stream_sends_data_not_holes_and_keeps_holes(tmp_path, size, extents):
 
 def test_stream_failure_names_both_ends(tmp_path):
     src = sparse_file(str(tmp_path / "src.raw"), 1 << 20, [(0, 4096)])
+    (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(IOError, match="receiver rc"):
-        ferry_ship.stream_file(src, "target", str(tmp_path / "missing-dir" / "x.raw"), popen=local_popen)
+        ferry_ship.stream_file(src, "target", str(tmp_path / "a-file" / "x.raw"), popen=local_popen)
+
+
+def test_stream_creates_the_destination_directory(tmp_path):
+    src = sparse_file(str(tmp_path / "src.raw"), 1 << 20, [(0, 4096)])
+    ferry_ship.stream_file(src, "target", str(tmp_path / "uuid" / "tpm2" / "x.raw"), popen=local_popen)
+    assert (tmp_path / "uuid" / "tpm2" / "x.raw").read_bytes() == open(src, "rb").read()
 
 
 @pytest.mark.parametrize("name", ["a b", "x;rm", "../up", "", "a|b"])
@@ -60,7 +67,8 @@ def test_tar_argv_and_receiver_quote_paths():
     argv = ferry_ship.tar_create_argv("/srv/vm 1/disk.qcow2", "disk.qcow2")
     assert argv[argv.index("--directory") + 1] == "/srv/vm 1" and argv[-2:] == ["--", "disk.qcow2"]
     assert "--sparse" in argv and "--hole-detection=seek" in argv
-    assert ferry_ship.tar_extract_remote("/i/we b").endswith("--directory '/i/we b'")
+    assert ferry_ship.tar_extract_remote("/i/we b") == ("mkdir -p '/i/we b' && tar --extract --sparse "
+                                                        "--no-same-owner --file=- --directory '/i/we b'")
     assert ferry_ship.remote_stat_argv("h", "/p q")[-1] == "sha256sum -- '/p q' && stat -c '%s %b %B' -- '/p q'"
 
 
