@@ -347,6 +347,23 @@ def test_plan_shows_a_host_lacking_the_guests_network_and_adopts_nothing():
         r = lab.run_playbook("migrate.yml", instance=name)
         assert r.rc != 0 and "lacks network fbr-nowhere" in "\n".join(r.failures())
         assert lab.domain_state("hv-a2", name) == "absent"
+        # status shows it as unmanaged; with ferry_adopt=false a move refuses it, pointing at adopt.yml
+        table = "\n".join(lab.ok(lab.run_playbook("status.yml")).task_result("Show hosts and guests")["msg"])
+        assert any(name in ln and "(unmanaged)" in ln for ln in table.splitlines()), table
+        r = lab.run_playbook("migrate.yml", instance=name, ferry_adopt=False)
+        assert r.rc != 0 and any("playbooks/adopt.yml -e instance=%s" % name in m for m in r.failures())
+        assert dumpxml("hv-a1", name) == before
+        # a network disk (rbd) cannot be copied: refused before anything is touched, naming the disk
+        rbd = ("<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+               "<source protocol='rbd' name='pool/%s-data'><host name='127.0.0.1' port='6789'/></source>"
+               "<target dev='vdb' bus='virtio'/></disk>" % name)
+        lab.ssh("hv-a1", "f=$(mktemp); printf %%s %s > $f; virsh -q -c qemu:///session attach-device %s $f --config; "
+                "rm -f $f" % (shlex.quote(rbd), name))
+        before = dumpxml("hv-a1", name)
+        r = lab.run_playbook("migrate.yml", instance=name)
+        assert r.rc != 0
+        assert any("disk vdb (network rbd:pool/%s-data)" % name in m for m in r.failures()), r.failures()
+        assert dumpxml("hv-a1", name) == before
     finally:
         guests.undefine("hv-a1", name)
 
