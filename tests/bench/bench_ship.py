@@ -309,11 +309,12 @@ def report(b, argv, wall):
     print()
     for note in notes:
         print("  " + note)
-    print("  bytes = rsync --stats 'Total bytes sent' (protocol level, before ssh), the figure ferry reports as "
-          "bytes_shipped; seconds timed on the source host around each command (ferry's rsync: the ship "
-          "task's `seconds`); phase/downtime from the move result.")
+    print("  bytes: baseline = rsync --stats 'Total bytes sent' (protocol level, before ssh); ferry = the tar "
+          "stream its ship module counted (bytes_shipped); seconds timed on the source host around each command "
+          "(ferry's send: the ship task's `seconds`); phase/downtime from the move result.")
     if b.bw_kib:
-        print("  * EMULATED link: rsync paces itself with --bwlimit=%d KiB/s over loopback (ferry: ferry_bwlimit); "
+        print("  * EMULATED link: rsync paces itself with --bwlimit=%d KiB/s over loopback (ferry's ship module "
+              "paces its stream to ferry_bwlimit); "
               "no real link, no latency, no tc. Flatten is local, so it is timed again but not limited." % b.bw_kib)
     print("  caveats: page cache warm (base read before), shared lab (other tests may run concurrently), "
           "guest stopped by force (ferry_shutdown_timeout=0), so downtime excludes a graceful shutdown.")
