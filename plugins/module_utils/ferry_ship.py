@@ -123,7 +123,10 @@ def stream_file(src, dest_host, dest_path, bwlimit_kib=0, progress=None, popen=s
                 progress(sent)
         writer.stdin.close()
     except BrokenPipeError:
-        pass
+        # the receiver is gone (refused, killed, disk full): stop the sender too, or it blocks
+        # forever on a pipe nobody reads
+        reader.kill()
+    reader.stdout.close()
     rerr = reader.stderr.read().decode(errors="replace")
     rc_r = reader.wait()
     werr = writer.stderr.read().decode(errors="replace")

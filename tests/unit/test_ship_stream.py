@@ -101,3 +101,15 @@ def test_pacer_keeps_the_average_rate(kib, chunks, slept):
     for n in chunks:
         p.wait(n)
     assert sum(c.slept) == pytest.approx(slept)
+
+
+def test_stream_stops_the_sender_when_the_receiver_dies(tmp_path):
+    """A receiver that exits at once (ssh refused) must not leave the sender blocked on its pipe."""
+    src = sparse_file(str(tmp_path / "src.raw"), 64 << 20, [(0, 32 << 20)])
+
+    def refusing(argv, **kw):
+        if argv[0] == "ssh":
+            argv = ["sh", "-c", "echo 'Permission denied (publickey).' >&2; exit 255"]
+        return subprocess.Popen(argv, **kw)
+    with pytest.raises(IOError, match="Permission denied"):
+        ferry_ship.stream_file(src, "target", str(tmp_path / "x.raw"), popen=refusing)
