@@ -38,9 +38,18 @@ def ferry_valid_name(name):
     return isinstance(name, str) and bool(NAME_RE.fullmatch(name))
 
 
-def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts):
-    """Why a boot request is refused (empty list: it is valid).  Checked before anything is touched."""
+def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts, ignore_unreachable=False):
+    """Why a boot request is refused (empty list: it is valid).  Checked before anything is touched.
+
+    A name cannot be proven unique while a host is unreachable (the guest may exist there), so
+    boot refuses then, unless the operator accepts it (ferry_boot_ignore_unreachable)."""
     errors = []
+    down = [h["name"] for h in hosts if not h.get("reachable")]
+    if down and not ignore_unreachable:
+        errors.append("host%s %s unreachable: the name %r cannot be proven unique (a guest of that name may be "
+                      "there); retry when it is back, or set ferry_boot_ignore_unreachable=true"
+                      % ("s" if len(down) > 1 else "", ", ".join(down) + (" are" if len(down) > 1 else " is"),
+                         instance))
     if not ferry_valid_name(instance):
         errors.append("instance name %r is invalid: it must match [A-Za-z0-9][A-Za-z0-9._-]*" % (instance,))
     if flavor not in flavors:
@@ -168,6 +177,16 @@ def ferry_disk_paths(disk_map):
     return {t: v["path"] for t, v in (disk_map or {}).items()}
 
 
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f]+")
+
+
+def ferry_safe_text(text, limit=500):
+    """Text safe to keep in a guest's metadata: control characters (ssh's \\r\\n...) become one
+    space, the length is capped.  Never a reason for a rollback to fail."""
+    out = _CONTROL_RE.sub(" ", str(text if text is not None else "")).strip()
+    return out if len(out) <= limit else out[:limit - 3] + "..."
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -188,6 +207,7 @@ class FilterModule(object):
             "ferry_move_settled": ferry_move_settled,
             "ferry_move_result": ferry_move.result,
             "ferry_move_plan": ferry_move_plan,
+            "ferry_safe_text": ferry_safe_text,
             "ferry_pick": ferry_pick,
             "ferry_disk_paths": ferry_disk_paths,
             "ferry_root_errors": ferry_move.root_errors,

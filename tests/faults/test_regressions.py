@@ -5,8 +5,6 @@ import contextlib
 import os
 import subprocess
 
-import pytest
-
 from tests.integration import lab
 
 
@@ -37,7 +35,6 @@ def untrusted(target, source):
         subprocess.run(["mv", keys + ".ferry-test", keys], check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="#4: ssh's \\r\\n in the error text fails the rollback's metadata write")
 def test_ssh_error_between_hosts_rolls_back_to_the_source(guest_name):
     """#4: an ssh error between hosts put ssh's \\r\\n into the failure text, the metadata writer
     rejected it and the rollback failed before restarting the source."""
@@ -56,7 +53,6 @@ def test_ssh_error_between_hosts_rolls_back_to_the_source(guest_name):
     assert not lab.exists("hv-b2", os.path.dirname(lab.disk_path("hv-b2", name)))
 
 
-@pytest.mark.xfail(strict=True, reason="#7: boot accepts a name while a host is unreachable")
 def test_boot_refuses_while_a_host_is_unreachable(guest_name):
     """#7: boot accepted a name while a host was unreachable, so the name could exist there too."""
     name = guest_name("unr")

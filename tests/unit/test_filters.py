@@ -308,3 +308,22 @@ def test_lab_manifest_entry(stat, expected):
 def test_lab_manifest_entry_missing():
     with pytest.raises(ValueError, match="/srv/store/gone.qcow2"):
         ferry_lab.ferry_lab_manifest_entry({"exists": False, "path": "/srv/store/gone.qcow2"})
+
+
+@pytest.mark.parametrize("text, want", [
+    ("rsync: Permission denied (publickey).\r\nconnection closed\r\n", "rsync: Permission denied (publickey). connection closed"),
+    ("a\x00b\x1bc", "a b c"),
+    ("x" * 600, "x" * 497 + "..."),
+    (None, ""),
+])
+def test_safe_text_for_metadata(text, want):
+    assert ferry.ferry_safe_text(text) == want
+
+
+def test_boot_refused_while_a_host_is_unreachable():
+    ferry_boot_errors = ferry.ferry_boot_errors
+    hosts = [{"name": "hv-a1", "reachable": True, "instances": []}, {"name": "hv-b2", "reachable": False}]
+    flavors, images = {"m1.small": {}}, {"tiny": {}}
+    errs = ferry_boot_errors("web1", "m1.small", "tiny", None, flavors, images, hosts)
+    assert len(errs) == 1 and "hv-b2 is unreachable" in errs[0] and "ferry_boot_ignore_unreachable" in errs[0]
+    assert ferry_boot_errors("web1", "m1.small", "tiny", None, flavors, images, hosts, True) == []
