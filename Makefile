@@ -51,7 +51,7 @@ lint: venv
 	@echo "ansible-doc renders every module"
 
 integration: lab
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q tests/integration tests/faults
 
 # Unit tests, lint, the molecule scenario, the integration tests on the real lab; non-zero on any
 # failure.  (pytest last, so the run closes on its summary line.)
@@ -59,7 +59,7 @@ test: lab
 	$(BIN)/pytest -q tests/unit
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory molecule
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q tests/integration tests/faults
 
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab.
