@@ -6,8 +6,6 @@ import os
 import subprocess
 import time
 
-import pytest
-
 from tests.integration import lab
 
 
@@ -70,8 +68,6 @@ def test_boot_refuses_while_a_host_is_unreachable(guest_name):
     assert lab.domain_state("hv-a1", name) == "running"
 
 
-@pytest.mark.xfail(strict=True, reason="#3: the rescue cleans the unreachable target first, aborts, and the "
-                   "source is never restarted")
 def test_target_lost_during_the_ship_restarts_the_source(guest_name):
     """#3: the target host goes down while the guest's disk is being shipped: the source must be
     restarted (status error) even though the target cannot be cleaned; once the target is back the
