@@ -6,8 +6,6 @@ import os
 import subprocess
 import time
 
-import pytest
-
 from tests.integration import lab
 
 
@@ -97,7 +95,6 @@ def test_target_lost_during_the_ship_restarts_the_source(guest_name):
     assert "rc=0" in lab.compare("hv-b2", lab.disk_path("hv-b2", name), ref)
 
 
-@pytest.mark.xfail(strict=True, reason="#12: under ansible-runner StrictHostKeyChecking=no wins over the inventory's yes")
 def test_changed_host_key_is_refused_under_ansible_runner():
     """#12: ansible-runner (how AWX and these tests run playbooks) sets ANSIBLE_HOST_KEY_CHECKING=False,
     which put `-o StrictHostKeyChecking=no` ahead of the inventory's `yes`: a changed host key was
