@@ -303,23 +303,17 @@ def purge_plan(xml_text, other_xmls, cache_dir, shared_storage):
     never a read-only image, a cached base, a file on shared storage, or a file another domain
     defined on the host uses.  Returns (delete, kept) with kept = [(path, why)]."""
     root = ferry_domxml.parse(xml_text)
-    used = _used_paths(other_xmls)
-    delete, kept = [], []
-    candidates = [(d["path"], d) for d in ferry_domxml.disks(root) if d.get("type") == "file" and d.get("path")]
-    candidates += [(p["path"], None) for p in ferry_domxml.paths(root) if p["kind"] == "nvram" and p.get("path")]
-    for path, d in candidates:
-        n = os.path.normpath(path)
-        if d is not None and (d.get("readonly") or d.get("shareable") or d.get("device") in ("cdrom", "floppy")):
-            kept.append((path, "read-only or shareable"))
-        elif under(n, [cache_dir]):
-            kept.append((path, "in the image cache"))
-        elif under(n, shared_storage):
-            kept.append((path, "on shared storage"))
-        elif n in used:
-            kept.append((path, "used by domain %s" % used[n]))
+    kept, writable = [], []
+    for d in ferry_domxml.disks(root):
+        if d.get("type") != "file" or not d.get("path"):
+            continue
+        if d.get("readonly") or d.get("shareable") or d.get("device") in ("cdrom", "floppy"):
+            kept.append((d["path"], "read-only or shareable"))
         else:
-            delete.append(path)
-    return delete, kept
+            writable.append(d["path"])
+    writable += [p["path"] for p in ferry_domxml.paths(root) if p["kind"] == "nvram" and p.get("path")]
+    delete, more = unused_files(writable, other_xmls, cache_dir, shared_storage)
+    return delete, kept + more
 
 
 CPU_RANK = {"identical": 2, "superset": 2, "n/a": 2, "incompatible": 0}
