@@ -6,6 +6,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from tests.integration import lab
 
 
@@ -119,3 +121,53 @@ def test_changed_host_key_is_refused_under_ansible_runner():
     finally:
         subprocess.run(["mv", known + ".ferry-test", known], check=True)
         subprocess.run(["pkill", "-f", "sshd: %s" % hosts["hv-a2"]["ansible_user"]], check=False)
+
+
+@contextlib.contextmanager
+def store_image(name, build):
+    """An extra image in the lab's store (file + manifest entry), removed afterwards.  `build(path)`
+    makes the file as root."""
+    import hashlib
+    import json
+    store = "%s/store" % lab.inventory()[0]["vars"]["ferry_lab_root"]
+    path, manifest = "%s/%s.qcow2" % (store, name), "%s/manifest.json" % store
+    build(path)
+    os.chmod(path, 0o644)
+    with open(path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    subprocess.run(["cp", "-p", manifest, manifest + ".ferry-test"], check=True)
+    with open(manifest) as f:
+        data = json.load(f)
+    data["images"][name] = {"file": name + ".qcow2", "sha256": sha}
+    with open(manifest, "w") as f:
+        json.dump(data, f)
+    try:
+        yield sha
+    finally:
+        subprocess.run(["mv", manifest + ".ferry-test", manifest], check=True)
+        os.unlink(path)
+
+
+CATALOGUE = {"properties": {"architecture": "x86_64", "hypervisor_type": "qemu", "hw_machine_type": "pc"}}
+
+
+@pytest.mark.xfail(strict=True, reason="#10: a base is trusted by its checksum alone")
+@pytest.mark.parametrize("kind, build, why", [
+    ("backing", lambda p: subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/hostname",
+                                          p, "64M"], check=True), "backing file"),
+    ("raw-as-qcow2", lambda p: subprocess.run(["qemu-img", "create", "-q", "-f", "raw", p, "64M"], check=True),
+     "format raw"),
+])
+def test_a_base_with_a_backing_file_or_the_wrong_format_is_refused(guest_name, kind, build, why):
+    """#10: a store image whose sha256 matches the manifest but which has a backing file of its own,
+    or is not the declared format, must not enter a host's cache or back a guest."""
+    name = guest_name("img")
+    image = "evil-" + kind
+    with store_image(image, build) as sha:
+        images = {"tiny": dict(CATALOGUE, file="tiny.qcow2"), image: dict(CATALOGUE, file=image + ".qcow2")}
+        r = lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image=image, host="hv-a1",
+                             ferry_images=images)
+        assert r.rc != 0 and any(why in m for m in r.failures()), r.failures()
+        assert lab.domain_state("hv-a1", name) == "absent"
+        cache = lab.inventory()[2]["hv-a1"]["ferry_cache_dir"]
+        assert not lab.exists("hv-a1", "%s/%s.qcow2" % (cache, sha))
