@@ -12,6 +12,10 @@ description:
   - Fetches from the image store (I(url)); when the store fails or lacks the image and I(source)
     is given, copies it host-to-host from another hypervisor with rsync over SSH.
   - Concurrent fetches of the same image on one host are serialised by a lock file.
+  - Before a fetched file is committed, C(qemu-img info) probes its format (never taken from its
+    name or the manifest). It must be the expected format (C(qcow2) for a C(.qcow2) base, C(raw)
+    otherwise), without a backing file or an external data file of its own; otherwise it is
+    deleted and the task fails, naming what is wrong.
   - Supports check mode.
 version_added: "0.1.0"
 options:
@@ -70,6 +74,7 @@ store_error:
 """
 
 import fcntl
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -87,6 +92,14 @@ def fetch_source(module, source, tmp):
     if rc != 0:
         raise IOError("rsync from %s failed: %s" % (source, err.strip()))
     return os.path.getsize(tmp), cache.sha256_file(tmp)
+
+
+def probe(module, path, expected):
+    """What is wrong with a fetched image (empty: nothing), its format probed by qemu-img."""
+    rc, out, err = module.run_command(["qemu-img", "info", "--output=json", path])
+    if rc != 0:
+        return ["qemu-img cannot read it: %s" % err.strip()]
+    return cache.image_problems(json.loads(out), expected)
 
 
 def ensure(module):
@@ -112,6 +125,11 @@ def ensure(module):
                 continue
             try:
                 n, digest = fetch()
+                if digest == p["sha256"]:
+                    problems = probe(module, tmp, cache.expected_format(p["ext"]))
+                    if problems:
+                        os.unlink(tmp)
+                        module.fail_json(msg="image %s from %s refused: %s" % (p["sha256"], kind, "; ".join(problems)))
                 cache.commit(tmp, final, p["sha256"], digest)
             except Exception as e:  # network, rsync, checksum: try the next way
                 errors.append("%s: %s" % (kind, e))

@@ -46,3 +46,25 @@ def commit(tmp_path, final_path, expected, actual):
         raise ValueError("checksum mismatch: expected sha256 %s, got %s" % (expected, actual))
     os.chmod(tmp_path, 0o444)
     os.rename(tmp_path, final_path)
+
+
+def expected_format(ext):
+    """The format a cache file must have, by its name: bases are qcow2, everything else raw."""
+    return "qcow2" if ext == ".qcow2" else "raw"
+
+
+def image_problems(info, expected):
+    """Why a fetched image must not enter the cache, from `qemu-img info --output=json` run
+    WITHOUT -f (the format is probed, never taken from the name or a manifest).  A base must be
+    the declared format, with no backing file and no external data file of its own."""
+    problems = []
+    fmt = info.get("format")
+    if fmt != expected:
+        problems.append("format %s, expected %s" % (fmt, expected))
+    if info.get("backing-filename") or info.get("full-backing-filename"):
+        problems.append("has a backing file of its own (%s)" % (info.get("full-backing-filename")
+                                                                 or info.get("backing-filename")))
+    data_file = ((info.get("format-specific") or {}).get("data") or {}).get("data-file")
+    if data_file:
+        problems.append("has an external data file (%s)" % data_file)
+    return problems
