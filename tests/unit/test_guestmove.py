@@ -4,6 +4,8 @@ Domain XMLs are built inline, shaped like `virsh dumpxml --inactive` output; cha
 ferry_qcow2.summarize_chain() dicts as the inspecting module passes them.
 """
 
+import os
+
 import pytest
 
 from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_qcow2
@@ -680,3 +682,56 @@ def test_plan_tpm_emulator_state(tpm_files, swtpm, ships, refused):
                                                          "swtpm_dir": swtpm})
     assert [(s["src"], s["dest"]) for s in p["ship"] if s["target"] == "tpm"] == ships
     assert any("TPM" in r for r in p["refusals"]) is refused
+
+
+# --- a real definition from the lab: the operator-style guest virt-install made on hv-b1 ----------
+
+LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples", "lab-realistic.libvirt.xml")
+SRC = "/var/lib/ferry-lab/hosts/hv-b1"
+TGT = "/var/lib/ferry-lab/hosts/hv-b2"
+
+
+def lab_plan():
+    with open(LAB) as f:
+        xml = f.read()
+    layer = {"format": "qcow2", "virtual_size": 1 << 30, "actual_size": 1 << 20}
+    chains = {
+        "vda": ferry_qcow2.summarize_chain([dict(layer, path=SRC + "/instances/sample-vi/root.qcow2"),
+                                            dict(layer, path=SRC + "/images/tiny-base.qcow2")]),
+        "vdb": ferry_qcow2.summarize_chain([dict(layer, path=SRC + "/instances/sample-vi/data.qcow2")]),
+        "vdc": ferry_qcow2.summarize_chain([dict(layer, format="raw", path=SRC + "/instances/sample-vi/scratch.raw")]),
+        "hda": ferry_qcow2.summarize_chain([dict(layer, format="raw", path=SRC + "/images/tools.iso")]),
+    }
+    hashes = {SRC + "/images/tiny-base.qcow2": "b" * 64, SRC + "/images/tools.iso": "c" * 64}
+    conf = {"cache_dir": SRC + "/cache", "instances_dir": SRC + "/instances", "shared_storage": [],
+            "allowed": None, "name": "sample-vi", "root_disk": None}
+    return xml, ferry_guestmove.plan(xml, chains, hashes, conf, {"cache_dir": TGT + "/cache",
+                                                                 "instances_dir": TGT + "/instances"})
+
+
+def test_lab_sample_plan_and_rewrite_touch_only_the_documented_lines():
+    xml, p = lab_plan()
+    assert p["refusals"] == [] and p["root"] == "vda"
+    assert [(s["target"], s["mode"]) for s in p["ship"]] == [("vda", "overlay"), ("vdb", "whole"), ("vdc", "whole")]
+    assert [c["for"] for c in p["cache"]] == [["base of vda"], ["disk hda"]]
+    out, changes = ferry_domxml.target_definition(
+        xml, vcpus=2, memory_mib=256, disk_map=p["disk_map"], path_map=p["path_map"],
+        source_net_map={"front": "fbr-front", "back": "fbr-back"}, target_net_map={"front": "fbr2-front",
+                                                                                  "back": "fbr2-back"})
+    before, after = set(ferry_domxml.canonical(xml).splitlines()), set(ferry_domxml.canonical(out).splitlines())
+    changed = sorted(line.split(" ")[0] for line in before ^ after)
+    assert changed == sorted([
+        "/domain/currentMemory[1]", "/domain/currentMemory[1]", "/domain/memory[1]", "/domain/memory[1]",
+        "/domain/vcpu[1]", "/domain/vcpu[1]",
+        "/domain/devices[1]/disk[1]/source[1]", "/domain/devices[1]/disk[1]/source[1]",
+        "/domain/devices[1]/disk[2]/source[1]", "/domain/devices[1]/disk[2]/source[1]",
+        "/domain/devices[1]/disk[3]/source[1]", "/domain/devices[1]/disk[3]/source[1]",
+        "/domain/devices[1]/disk[4]/source[1]", "/domain/devices[1]/disk[4]/source[1]",
+        "/domain/devices[1]/interface[1]/source[1]", "/domain/devices[1]/interface[1]/source[1]",
+        "/domain/devices[1]/interface[2]/source[1]", "/domain/devices[1]/interface[2]/source[1]",
+        "/domain/devices[1]/serial[1]/source[1]", "/domain/devices[1]/serial[1]/source[1]",
+        "/domain/devices[1]/console[1]/source[1]", "/domain/devices[1]/console[1]/source[1]",
+        "/domain/devices[1]/channel[1]/source[1]", "/domain/devices[1]/channel[1]/source[1]",
+    ]), changes
+    assert SRC not in out  # nothing of the source host's layout is left
+    assert "52:54:00:5f:af:01" in out and "be21cac9-021d-48f8-a2a4-0dd5d8a62a71" in out
