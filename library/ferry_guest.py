@@ -90,6 +90,14 @@ refusals:
   description: Why this guest cannot move (empty when it can).
   returned: success
   type: list
+root:
+  description: Target device of the root disk (boot order, or I(root_disk)).
+  returned: success
+  type: str
+other_disks_gb:
+  description: Virtual GiB of the guest's writable, non-shared disks besides the root disk.
+  returned: success
+  type: float
 requirements:
   description: What a target must offer (domain type, arch, machine, emulator, bridges, networks, CPU).
   returned: success
@@ -146,7 +154,8 @@ def inspect(module, client):
     plan = ferry_guestmove.plan(xml, chains, hashes, cfg, target)
     out = {"changed": False, "xml": xml, "chains": chains, "hashes": hashes, "cfg": cfg,
            "refusals": plan["refusals"], "requirements": ferry_domxml.requirements(root),
-           "metadata": meta}
+           "metadata": meta, "root": plan["root"],
+           "other_disks_gb": ferry_guestmove.real_disk_gb(chains, plan, plan["root"], 0)}
     if p["target_cache_dir"] and p["target_instances_dir"]:
         out["plan"] = plan
     return out

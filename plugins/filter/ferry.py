@@ -161,13 +161,6 @@ def ferry_fit_reasons(fit_results, guest, source, hostvars):
     return ferry_guestmove.fit_reasons(guest["requirements"], source, fits, nets)
 
 
-def ferry_real_disk_gb(guest, root_gb):
-    """The disk room a guest needs on a target: the root at root_gb plus its other writable disks."""
-    p = ferry_guestmove.plan(guest["xml"], guest["chains"], guest["hashes"], guest["cfg"],
-                             {"cache_dir": "/c", "instances_dir": "/i"})
-    return ferry_guestmove.real_disk_gb(guest["chains"], p, p["root"], root_gb)
-
-
 def ferry_pick(d, keys):
     return {k: d[k] for k in keys if k in d}
 
@@ -214,5 +207,4 @@ class FilterModule(object):
             "ferry_adoption_metadata": ferry_move.adoption_metadata,
             "ferry_target_xml": ferry_target_xml,
             "ferry_fit_reasons": ferry_fit_reasons,
-            "ferry_real_disk_gb": ferry_real_disk_gb,
         }

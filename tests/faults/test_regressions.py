@@ -98,8 +98,8 @@ def test_target_lost_during_the_ship_restarts_the_source(guest_name):
 
 
 def test_changed_host_key_is_refused_under_ansible_runner():
-    """#12: ansible-runner (how AWX and these tests run playbooks) sets ANSIBLE_HOST_KEY_CHECKING=False,
-    which put `-o StrictHostKeyChecking=no` ahead of the inventory's `yes`: a changed host key was
+    """#12: ansible-runner (how AWX and these tests run playbooks) turns host key checking off in
+    its environment, and ssh got that option ahead of the inventory's `yes`: a changed host key was
     accepted.  With the key of hv-a2 replaced in known_hosts, hv-a2 must be unreachable."""
     allvars, _, hosts = lab.inventory()
     known = "%s/known_hosts" % allvars["vars"]["ferry_lab_root"]
