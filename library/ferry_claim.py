@@ -11,7 +11,12 @@ description:
     domains and claims, re-checks RAM, vCPUs and disk with the scheduler's filters and ratios,
     and writes the claim only if the guest still fits. Fails with the filters' reasons otherwise,
     so the caller can try the next alternate host.
-  - With I(state=absent), removes the guest's claim.
+  - With I(state=absent), removes the guest's claim (only the claim of I(migration_id) when given).
+  - With I(state=renewed), gives the claim of I(migration_id) a new expiry (I(ttl) seconds); fails
+    when the guest's claim here is not that operation's any more.
+  - A claim made with I(ttl) expires with its operation's lease; an expired claim no longer counts
+    and recover.yml removes it. A claim with I(old_flavor) is a same-host resize's and counts the
+    flavor the guest's domain is not at, so the host holds both until confirm.
   - Supports check mode (the re-check runs, nothing is written).
 version_added: "0.1.0"
 options:
@@ -53,10 +58,17 @@ options:
     description: libvirt URI.
     type: str
     default: qemu:///session
+  ttl:
+    description: Seconds the claim lives unless renewed (with the operation's lease); with
+      I(state=renewed), C(0) keeps the claim without expiry until it is released.
+    type: int
+  old_flavor:
+    description: The guest's old flavor, for a same-host resize (the host holds both until confirm).
+    type: dict
   state:
-    description: Claim or release.
+    description: Claim, renew or release.
     type: str
-    choices: [present, absent]
+    choices: [present, renewed, absent]
     default: present
 author:
   - ferry developers
@@ -92,16 +104,33 @@ from ansible.module_utils import ferry_claim, ferry_hostfacts
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
+def release_or_renew(module, path):
+    p = module.params
+    cur = ferry_claim.read_claim(p["claims_dir"], p["instance"])
+    if p["state"] == "absent":
+        if cur is None and not os.path.exists(path):
+            return {"changed": False}
+        if p["migration_id"] and cur is not None and cur.get("id") != p["migration_id"]:
+            return {"changed": False, "claim": cur, "msg": "the claim here is another operation's; left alone"}
+        if not module.check_mode:
+            os.unlink(path)
+        return {"changed": True, "claim": cur}
+    new = ferry_claim.renewed(cur or {}, p["migration_id"], 900 if p["ttl"] is None else p["ttl"])
+    if new is None:
+        module.fail_json(msg="%s: no claim of operation %s here to renew (%s)"
+                         % (p["instance"], p["migration_id"], "claim of %s" % cur.get("id") if cur else "none"))
+    if not module.check_mode:
+        ferry_claim.write_claim(p["claims_dir"], new)
+    return {"changed": True, "claim": new}
+
+
 def claim(module):
     p = module.params
     path = ferry_claim.claim_path(p["claims_dir"], p["instance"])
-    if p["state"] == "absent":
-        exists = os.path.exists(path)
-        if exists and not module.check_mode:
-            os.unlink(path)
-        return {"changed": exists}
     with open(os.path.join(p["claims_dir"], ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if p["state"] in ("absent", "renewed"):
+            return release_or_renew(module, path)
         client = LibvirtClient(p["uri"])
         try:
             facts = ferry_hostfacts.gather(client, module.run_command, p["declared"], p["storage_dir"],
@@ -112,7 +141,8 @@ def claim(module):
         fits, report = ferry_claim.recheck(facts, p["instance"], p["flavor"], p["config"])
         if not fits:
             module.fail_json(msg="claim refused on re-check: " + report, report=report)
-        new = ferry_claim.make_claim(p["instance"], p["flavor"], p["migration_id"], p["kind"])
+        new = ferry_claim.make_claim(p["instance"], p["flavor"], p["migration_id"], p["kind"],
+                                     ttl=p["ttl"], old=p["old_flavor"])
         if not module.check_mode:
             ferry_claim.write_claim(p["claims_dir"], new)
     return {"changed": True, "claim": new, "report": report}
@@ -131,9 +161,12 @@ def main():
             config=dict(type="dict", default={}),
             host=dict(type="str", default="this host"),
             uri=dict(type="str", default="qemu:///session"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            ttl=dict(type="int"),
+            old_flavor=dict(type="dict"),
+            state=dict(type="str", choices=["present", "renewed", "absent"], default="present"),
         ),
-        required_if=[("state", "present", ("flavor", "migration_id", "storage_dir"))],
+        required_if=[("state", "present", ("flavor", "migration_id", "storage_dir")),
+                     ("state", "renewed", ("migration_id",))],
         supports_check_mode=True,
     )
     module.exit_json(**claim(module))

@@ -37,6 +37,38 @@ options:
     description: Seconds to wait for a graceful shutdown before forcing the guest off.
     type: int
     default: 60
+  lease_id:
+    description:
+      - The operation's lease on the guest. When given, the metadata change is made on the host under
+        its lock, on the metadata as it is there (not a controller's copy written back), and only
+        while the guest's lease is this one; the lease itself is kept (or renewed, or released).
+      - Excludes I(metadata); say the change with I(event), I(migration), I(merge) and I(unset).
+    type: str
+  lock_dir:
+    description: Directory of this host's lock file (the claims directory); required with I(lease_id).
+    type: path
+  event:
+    description: Migration event applied to the guest's migration record (see ferry_state; illegal ones fail).
+    type: str
+    choices: [claim, stop, ship, finish, fail, confirm, confirmed, revert, reverted]
+  migration:
+    description: Fields set in the migration record (with I(event=claim), the whole new record).
+    type: dict
+  merge:
+    description: Top-level metadata keys set to these values.
+    type: dict
+  unset:
+    description: Top-level metadata keys removed.
+    type: list
+    elements: str
+    default: []
+  renew:
+    description: With I(lease_id), renew the lease for this many seconds.
+    type: int
+  release_lease:
+    description: With I(lease_id), release the lease after the change.
+    type: bool
+    default: false
 author:
   - ferry developers
 """
@@ -72,12 +104,37 @@ domain:
   type: dict
 """
 
+import fcntl
+import os
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_libvirt
+from ansible.module_utils import ferry_libvirt, ferry_metadata, ferry_state
+
+
+def leased_metadata(module, client):
+    """Under the host's lock: check the lease, apply the change to the metadata as it is on the host,
+    write it.  Returns the metadata written (None when the domain does not exist)."""
+    p = module.params
+    with open(os.path.join(p["lock_dir"], ".lease.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = client.domain(p["name"])
+        if current is None:
+            module.fail_json(msg="%s: no domain of that name on this host" % p["name"])
+        meta = ferry_libvirt.parse_domain_xml(current["xml"])["metadata"]
+        try:
+            new = ferry_state.apply(meta, p["lease_id"], p["event"], p["migration"], p["merge"], p["unset"],
+                                    release=p["release_lease"], renew=p["renew"])
+        except (ferry_state.LeaseHeld, ferry_state.IllegalTransition) as e:
+            module.fail_json(msg="%s: %s" % (p["name"], e), lease=meta.get("lease"), migration=meta.get("migration"))
+        if new != meta and not module.check_mode:
+            client.set_metadata(p["name"], ferry_metadata.encode_plain(new))
+    return new
 
 
 def run(module, client):
     p = module.params
+    if p["lease_id"]:
+        p["metadata"] = leased_metadata(module, client)
     current = client.domain(p["name"])
     try:
         actions, before, after = ferry_libvirt.plan_domain(current, p["xml"], p["metadata"], p["state"])
@@ -105,7 +162,17 @@ def main():
             metadata=dict(type="dict"),
             state=dict(type="str", choices=["defined", "running", "shutoff", "absent"], default="running"),
             shutdown_timeout=dict(type="int", default=60),
+            lease_id=dict(type="str"),
+            lock_dir=dict(type="path"),
+            event=dict(type="str", choices=list(ferry_state.TRANSITIONS)),
+            migration=dict(type="dict"),
+            merge=dict(type="dict"),
+            unset=dict(type="list", elements="str", default=[]),
+            renew=dict(type="int"),
+            release_lease=dict(type="bool", default=False),
         ),
+        mutually_exclusive=[("lease_id", "metadata")],
+        required_by={"lease_id": ("lock_dir",)},
         supports_check_mode=True,
     )
     try:

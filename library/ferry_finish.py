@@ -82,7 +82,7 @@ steps:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_libvirt, ferry_qcow2 as q
+from ansible.module_utils import ferry_libvirt, ferry_qcow2 as q, ferry_state
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -133,8 +133,13 @@ def finish(module):
     client = LibvirtClient(p["uri"])
     try:
         current = client.domain(p["name"])
-        actions, before, after = ferry_libvirt.plan_domain(current, p["xml"], p["metadata"], p["state"])
-        ferry_libvirt.apply_domain(client, p["name"], p["xml"], p["metadata"], actions, 0)
+        # the lease stays with the copy it is on: a new copy gets none, a same-host redefine keeps it
+        meta = ferry_state.without_lease(p["metadata"])
+        live = ferry_libvirt.parse_domain_xml(current["xml"])["metadata"].get("lease") if current else None
+        if live:
+            meta["lease"] = live
+        actions, before, after = ferry_libvirt.plan_domain(current, p["xml"], meta, p["state"])
+        ferry_libvirt.apply_domain(client, p["name"], p["xml"], meta, actions, 0)
         state = (client.domain(p["name"]) or {}).get("state")
     finally:
         client.close()

@@ -10,7 +10,7 @@ _MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move  # noqa: E402
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move, ferry_state  # noqa: E402
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -114,10 +114,10 @@ def ferry_move_errors(kind, name, hosts, flavors, new_flavor=None, target_host=N
                                   [h["name"] for h in hosts if not h.get("reachable")])
 
 
-def ferry_pending_pair(hosts, name):
+def ferry_pending_pair(hosts, name, op=None):
     """{source, target} copies of an unconfirmed move; raises (fails the task) when there is none."""
     try:
-        src, tgt = ferry_move.pending_pair(ferry_move.locate(hosts, name))
+        src, tgt = ferry_move.pending_pair(ferry_move.locate(hosts, name), op)
     except ValueError as e:
         raise ValueError("%s: %s" % (name, e)) from None
     return {"source": src, "target": tgt}
@@ -129,6 +129,10 @@ def ferry_move_settled(hosts, name, status):
 
 def ferry_recovery_plan(hosts, name):
     return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
+
+
+def ferry_orphan_claims(hosts, name):
+    return ferry_move.orphan_claims(hosts, name)
 
 
 def ferry_move_plan(guest, target_vars, target_facts=None):
@@ -207,4 +211,6 @@ class FilterModule(object):
             "ferry_adoption_metadata": ferry_move.adoption_metadata,
             "ferry_target_xml": ferry_target_xml,
             "ferry_fit_reasons": ferry_fit_reasons,
+            "ferry_without_lease": ferry_state.without_lease,
+            "ferry_orphan_claims": ferry_orphan_claims,
         }

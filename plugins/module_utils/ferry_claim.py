@@ -19,10 +19,38 @@ def claim_path(claims_dir, instance):
     return os.path.join(claims_dir, instance + ".json")
 
 
-def make_claim(instance, flavor, migration_id, kind="move", now=time.time):
-    return {"id": migration_id, "instance": instance, "vcpus": int(flavor["vcpus"]),
-            "memory_mb": int(flavor["memory_mb"]), "disk_gb": float(flavor["disk_gb"]),
-            "kind": kind, "created": now()}
+def _resources(flavor):
+    return {"vcpus": int(flavor["vcpus"]), "memory_mb": int(flavor["memory_mb"]),
+            "disk_gb": float(flavor["disk_gb"])}
+
+
+def make_claim(instance, flavor, migration_id, kind="move", now=time.time, ttl=None, old=None):
+    """A claim; with `ttl` it expires with its operation's lease unless renewed; `old` (the old
+    flavor) marks a same-host resize, whose host holds both flavors until confirm."""
+    t = now()
+    claim = dict(_resources(flavor), id=migration_id, instance=instance, kind=kind, created=t)
+    if ttl:
+        claim["expires"] = round(t + ttl, 3)
+    if old:
+        claim["old"] = _resources(old)
+    return claim
+
+
+def renewed(claim, migration_id, ttl, now=time.time):
+    """The claim with a new expiry, or None when it is not this operation's."""
+    if claim.get("id") != migration_id:
+        return None
+    if not ttl:  # the operation ended with the claim still needed (a same-host resize until confirm)
+        return {k: v for k, v in claim.items() if k != "expires"}
+    return dict(claim, expires=round(now() + ttl, 3))
+
+
+def read_claim(claims_dir, instance):
+    try:
+        with open(claim_path(claims_dir, instance)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def recheck(host_facts, instance, flavor, config):

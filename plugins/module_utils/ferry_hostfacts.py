@@ -8,7 +8,7 @@ scheduler consumes (see ferry_scheduler for the shape).
 import json
 import os
 
-from ansible.module_utils import ferry_libvirt, ferry_qcow2
+from ansible.module_utils import ferry_libvirt, ferry_qcow2, ferry_state
 
 
 def effective_capacity(declared, real):
@@ -49,8 +49,9 @@ def disk_total_gb(path):
     return st.f_blocks * st.f_frsize / float(ferry_qcow2.GIB)
 
 
-def read_claims(claims_dir):
-    """Claims in flight: one JSON file per claim in the host's claims dir."""
+def read_claims(claims_dir, now=None):
+    """Claims in flight: one JSON file per claim in the host's claims dir, each marked `expired` when
+    the lease of its operation was not renewed in time (an expired claim no longer counts)."""
     claims = []
     if not claims_dir or not os.path.isdir(claims_dir):
         return claims
@@ -59,9 +60,11 @@ def read_claims(claims_dir):
             continue
         with open(os.path.join(claims_dir, fname)) as f:
             try:
-                claims.append(json.load(f))
+                claim = json.load(f)
             except ValueError:
                 continue
+        claim["expired"] = not ferry_state.claim_live(claim, now)
+        claims.append(claim)
     return claims
 
 
@@ -122,7 +125,8 @@ def instance_facts(dom, run_qemu_img, shared_storage=()):
         "server_group": meta.get("server_group"),
         "migration": migration,
         "task_state": meta.get("task_state"),
-        "managed": bool(meta),
+        "managed": bool({k: v for k, v in meta.items() if k != "lease"}),
+        "lease": meta.get("lease"),
         "metadata": meta,
     }
 

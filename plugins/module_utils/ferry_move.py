@@ -111,23 +111,51 @@ def with_migration(metadata, **migration):
     return meta
 
 
-def pending_pair(copies):
-    """(source, target) copies of an unconfirmed move, or raise ValueError saying why not."""
+def _status_of_move(src, tgt):
+    """The status of an unconfirmed move from both copies: a confirm or revert that started on
+    either copy wins (it must be finished, never turned around)."""
+    statuses = [_migration(c["instance"]).get("status") for c in (tgt, src) if c]
+    for settling in ("confirming", "reverting"):
+        if settling in statuses:
+            return settling
+    return statuses[0] if statuses else None
+
+
+def pending_pair(copies, op=None):
+    """(source, target) copies of an unconfirmed move, or raise ValueError saying why not.
+
+    A copy already removed by an interrupted confirm (the source) or revert (the target) is
+    given as {host, instance: None}, so a re-run finishes the job.  `op` (confirm / revert)
+    refuses to turn around a settle that started the other way.
+    """
     if not copies:
         raise ValueError("no such guest on any reachable hypervisor")
-    roles = {(_migration(c["instance"]).get("role"), c["host"]): c for c in copies}
-    src = [c for (r, _), c in roles.items() if r == "source"]
-    tgt = [c for (r, _), c in roles.items() if r == "target"]
-    mig = _migration((tgt or src or copies)[0]["instance"])
-    if mig.get("status") not in ("finished", "confirming", "reverting"):
-        raise ValueError("no unconfirmed move (migration status is %r)" % (mig.get("status"),))
-    if not tgt:
-        raise ValueError("the target copy of the move is missing")
+    src = [c for c in copies if _migration(c["instance"]).get("role") == "source"]
+    tgt = [c for c in copies if _migration(c["instance"]).get("role") == "target"]
+    src, tgt = (src or [None])[0], (tgt or [None])[0]
+    mig = _migration((tgt or src or copies[0])["instance"])
+    status = _status_of_move(src, tgt)
+    if status not in ("finished", "confirming", "reverting"):
+        raise ValueError("no unconfirmed move (migration status is %r)" % (status,))
+    if op == "revert" and status == "confirming":
+        raise ValueError("its confirm was interrupted (status confirming; the source copy may be deleted "
+                         "already): it cannot be reverted; finish it with confirm.yml or recover.yml")
+    if op == "confirm" and status == "reverting":
+        raise ValueError("its revert was interrupted (status reverting; the target copy may be destroyed "
+                         "already): it cannot be confirmed; finish it with revert.yml or recover.yml")
     if mig.get("same_host"):
-        return tgt[0], tgt[0]
+        if not tgt:
+            raise ValueError("the resized copy of the move is missing")
+        return tgt, tgt
+    if not tgt:
+        if status != "reverting" and op != "revert":
+            raise ValueError("the target copy of the move is missing")
+        tgt = {"host": mig.get("target_host"), "instance": None}
     if not src:
-        raise ValueError("the source copy of the move is missing (host unreachable?)")
-    return src[0], tgt[0]
+        if status != "confirming":
+            raise ValueError("the source copy of the move is missing (host unreachable?)")
+        src = {"host": mig.get("source_host"), "instance": None}
+    return src, tgt
 
 
 def settled(copies, status):
@@ -171,6 +199,8 @@ def recovery_plan(copies, hosts_by_name):
       confirmed or reverted like any other.
     - 'rollback': the target never ran: its copy, files and claim go, the source is restarted (if it
       was running) with its old flavor and status error.
+    - 'confirm' / 'revert': a confirm or revert was interrupted (status confirming / reverting on
+      either copy): it is finished the way it started, never turned around.
     - 'wait': a host involved is unreachable; nothing is safe to decide.
     """
     nothing = {"action": "none", "source": None, "target": None, "same_host": False, "migration": {},
@@ -179,10 +209,32 @@ def recovery_plan(copies, hosts_by_name):
         return dict(nothing, reason="no such guest on any reachable hypervisor")
     src = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "source"]
     tgt = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "target"]
+    settling = _status_of_move(src[0] if src else None, tgt[0] if tgt else None)
+    if settling in ("confirming", "reverting"):
+        mig = _migration((tgt or src)[0]["instance"])
+        plan = dict(nothing, migration=mig, source=mig.get("source_host"), target=mig.get("target_host"),
+                    same_host=bool(mig.get("same_host")))
+        down = [h for h in (plan["source"], plan["target"]) if h and not (hosts_by_name.get(h) or {}).get("reachable")]
+        if down:
+            return dict(plan, action="wait", reason="%s is unreachable: the interrupted %s needs it; recover again "
+                        "when it is back" % (", ".join(sorted(set(down))), settling[:-3] + "e"))
+        op = "confirm" if settling == "confirming" else "revert"
+        return dict(plan, action=op, reason="its %s was interrupted (status %s): finishing it" % (op, settling))
     if not src:
         return dict(nothing, reason="no move in flight")
     source = src[0]
     mig = source["instance"].get("migration") or {}
+    if mig.get("status") == "finished" and not tgt and not mig.get("same_host") \
+            and mig.get("target_host") != source["host"]:
+        # a finished move whose target copy is gone (a revert interrupted after destroying it):
+        # the source copy is all there is; the revert is finished
+        target_host = mig.get("target_host")
+        plan = dict(nothing, migration=mig, source=source["host"], target=target_host)
+        if target_host and not (hosts_by_name.get(target_host) or {}).get("reachable"):
+            return dict(plan, action="wait", reason="target host %s is unreachable: cannot tell whether its copy "
+                        "is gone; recover again when it is back" % target_host)
+        return dict(plan, action="revert", reason="the target copy on %s is gone (a revert was interrupted): "
+                    "finishing the revert" % target_host)
     if mig.get("status") not in MOVING:
         return dict(nothing, reason="last move is %s" % mig.get("status"))
     target_host = mig.get("target_host")
@@ -247,3 +299,17 @@ def root_errors(guest, flavor, kind):
         return ["disk shrink refused: root disk %s is %.1f GiB, flavor %s has %s GiB"
                 % (root["target"], size / float(GIB), flavor.get("name"), flavor["disk_gb"])]
     return []
+
+
+def orphan_claims(hosts, name):
+    """[{host, id, expired}] claims of guest `name` that no operation needs any more: all of its
+    claims but those of a move still awaiting confirm or revert (status finished on a copy).
+    Called under the guest's lease (recover.yml), so no live operation of it holds a claim."""
+    keep = {(c["instance"].get("migration") or {}).get("id") for c in locate(hosts, name)
+            if (c["instance"].get("migration") or {}).get("status") == "finished"}
+    out = []
+    for h in hosts:
+        for c in h.get("claims") or ():
+            if c.get("instance") == name and c.get("id") not in keep:
+                out.append({"host": h["name"], "id": c.get("id"), "expired": bool(c.get("expired"))})
+    return out

@@ -162,7 +162,10 @@ def host_usage(host: dict) -> dict:
     source stays counted until confirm, like Nova's tracker counting both
     sides of a migration). A claim counts only while its instance has no
     domain on the host yet, so a claim followed by the defined domain is not
-    counted twice (dedupe by instance name). io_ops are domains with a
+    counted twice (dedupe by instance name) -- except a same-host resize's
+    claim (it has `old`): the host then holds both flavors until confirm, so
+    the claim counts the flavor the domain is not at.  An expired claim (its
+    operation's lease was not renewed) does not count. io_ops are domains with a
     task_state plus those claims still in flight (nova/compute/stats.py
     io_workload counts instances in build/resize/migrate task states).
     """
@@ -193,14 +196,25 @@ def _tally(host):
         if inst.get("server_group"):
             groups.append((inst["server_group"].get("name"), name))
     defined = len(names)
+    domains = {inst.get("name"): inst for inst in host.get("instances") or ()}
     for claim in host.get("claims") or ():
         name = claim.get("instance")
+        if claim.get("expired"):
+            continue
         if name not in names:
             names.add(name)
             vcpus += claim.get("vcpus") or 0
             mem += claim.get("memory_mb") or 0
             disk += claim.get("disk_gb") or 0.0
             io_ops += 1
+        elif claim.get("old") and name in domains:
+            # a same-host resize: the host holds the old and the new flavor until confirm (Nova's
+            # tracker counts both); the domain counts the one it has now, the claim the other
+            dom, new, old = domains[name], claim, claim["old"]
+            other = old if (dom.get("vcpus"), dom.get("memory_mb")) == (new.get("vcpus"), new.get("memory_mb")) else new
+            vcpus += other.get("vcpus") or 0
+            mem += other.get("memory_mb") or 0
+            disk += other.get("disk_gb") or 0.0
     return {
         "vcpus": vcpus, "memory_mb": mem, "disk_gb": float(disk), "io_ops": io_ops,
         "num_instances": len(names), "pending_claims": len(names) - defined,

@@ -13,7 +13,6 @@ import shlex
 import threading
 import time
 
-import pytest
 
 from tests.integration import lab
 
@@ -41,7 +40,6 @@ def running_on(name):
     return sorted(h for h in ("hv-a1", "hv-a2", "hv-b1", "hv-b2") if lab.domain_state(h, name) == "running")
 
 
-@pytest.mark.xfail(strict=True, reason="#1: nothing marks a guest as being worked on")
 def test_two_migrations_of_one_guest_at_once_one_is_refused(guest_name):
     """#1: two migrate.yml a second apart both passed validation from their own facts; nothing
     marked the guest as being worked on."""
@@ -67,7 +65,6 @@ def test_two_migrations_of_one_guest_at_once_one_is_refused(guest_name):
     assert "rc=0" in lab.compare("hv-b2", lab.disk_path("hv-b2", name), ref)
 
 
-@pytest.mark.xfail(strict=True, reason="#1: recover rolls back a move whose controller still runs")
 def test_recover_while_the_move_runs_is_refused(guest_name):
     """#1: recover.yml while the first controller still ran rolled the move back under it."""
     name = guest_name("rcv")
@@ -101,7 +98,6 @@ def _disks(host, name):
     return [d for d in lab.virsh(host, "domblklist", name, "--details").split() if d.startswith("/")]
 
 
-@pytest.mark.xfail(strict=True, reason="#2: revert accepts an interrupted confirm")
 def test_same_host_confirm_interrupted_after_the_old_disk_is_not_reverted(guest_name):
     """#2: confirm deleted the old disk and stopped at status confirming; revert accepted that
     state, redefined the guest on the deleted file and deleted the only disk left."""
@@ -129,7 +125,6 @@ def _migrated(guest_name, prefix):
     return name, ref
 
 
-@pytest.mark.xfail(strict=True, reason="#6: nothing finishes an interrupted revert")
 def test_revert_interrupted_after_the_target_is_destroyed_is_finished_by_recover(guest_name):
     """#6: revert destroyed the target copy and stopped before restarting the source: revert
     refused (target missing), recover did nothing, new moves were refused."""
@@ -144,7 +139,6 @@ def test_revert_interrupted_after_the_target_is_destroyed_is_finished_by_recover
     assert name + ".json" not in lab.claims("hv-b2")
 
 
-@pytest.mark.xfail(strict=True, reason="#6: nothing finishes an interrupted confirm")
 def test_confirm_interrupted_after_the_source_is_deleted_is_finished_by_a_rerun(guest_name):
     """#6: confirm deleted the source copy and stopped at confirming: confirm refused (source
     missing), recover did nothing."""
@@ -164,7 +158,6 @@ def _memory_in_use(host):
     return sum(lab.dominfo(host, n)["memory_mb"] for n in names)
 
 
-@pytest.mark.xfail(strict=True, reason="#8: a same-host resize's claim is not counted")
 def test_same_host_resize_claim_counts_against_a_migration_in(guest_name):
     """#8: a same-host resize's claim was not counted, so the host's last room could be taken by
     it and by a migration into that host."""
@@ -183,7 +176,6 @@ def test_same_host_resize_claim_counts_against_a_migration_in(guest_name):
     lab.ok(lab.run_playbook("migrate.yml", instance=h, target_host="hv-a1", ferry_capacity=cap))
 
 
-@pytest.mark.xfail(strict=True, reason="#8: recover ignores orphaned claims")
 def test_recover_releases_a_claim_left_by_a_killed_controller(guest_name):
     """#8: a controller killed between claiming and marking the guest left a claim that never
     expired and that recover.yml ignored."""

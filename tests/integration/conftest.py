@@ -24,4 +24,4 @@ def guest_name(request):
 
     yield make
     for n in names:
-        lab.run_playbook("delete.yml", instance=n)
+        lab.run_playbook("delete.yml", instance=n, ferry_delete_takeover=True)

@@ -96,7 +96,18 @@ def _write(d, files):
 ])
 def test_read_claims(tmp_path, files, expected):
     _write(tmp_path, files)
-    assert read_claims(str(tmp_path)) == expected
+    assert read_claims(str(tmp_path)) == [dict(c, expired=False) for c in expected]
+
+
+@pytest.mark.parametrize("claim,now,expired", [
+    ({"id": "a"}, 100.0, False),                      # no expiry: counts until released
+    ({"id": "a", "expires": 150.0}, 100.0, False),
+    ({"id": "a", "expires": 150.0}, 150.0, True),
+    ({"id": "a", "expires": 150.0}, 200.0, True),
+])
+def test_read_claims_marks_expired(tmp_path, claim, now, expired):
+    _write(tmp_path, {"c.json": json.dumps(claim)})
+    assert read_claims(str(tmp_path), now=now)[0]["expired"] is expired
 
 
 @pytest.mark.parametrize("claims_dir", [None, "", "/nonexistent/ferry/claims"])
@@ -255,7 +266,7 @@ def test_gather_host_level(lab, declared, kvm_usable, domain_type):
     assert facts["used"] == {"vcpus": 1 + 2 + 1 + 1, "memory_mb": 512 + 1024 + 256 + 256,
                              "disk_gb": 2.5 + 3.0, "instances": 4}
     assert facts["free"] == {k: facts["capacity"][k] - facts["used"][k] for k in ("vcpus", "memory_mb", "disk_gb")}
-    assert facts["claims"] == [{"instance": "new01", "vcpus": 1, "memory_mb": 256}]
+    assert facts["claims"] == [{"instance": "new01", "vcpus": 1, "memory_mb": 256, "expired": False}]
     assert [i["name"] for i in facts["instances"]] == ["bad", "db01", "gone", "web01"]
 
 

@@ -82,6 +82,10 @@ def test_same_host_only_for_resize(kind, same, ignored):
     ([("a1", {"status": "finished", "role": "source"})], "target copy of the move is missing"),
     ([("a2", {"status": "finished", "role": "target"})], "source copy of the move is missing"),
     ([], "no such guest"),
+    # an interrupted confirm purged the source: a re-run finishes it on the hosts the record names
+    ([("a2", {"status": "confirming", "role": "target", "source_host": "a1", "target_host": "a2"})], ("a1", "a2")),
+    # an interrupted revert destroyed the target: a re-run restarts the source
+    ([("a1", {"status": "reverting", "role": "source", "source_host": "a1", "target_host": "a2"})], ("a1", "a2")),
 ])
 def test_pending_pair(copies, expect):
     hosts = [host(h, "az1", inst(migration=m)) for h, m in copies]
@@ -92,6 +96,24 @@ def test_pending_pair(copies, expect):
     else:
         with pytest.raises(ValueError, match=expect):
             ferry_move.pending_pair(located)
+
+
+@pytest.mark.parametrize("copies,op,error", [
+    # issue 8 #2: a same-host confirm interrupted after the old disk went must not be reverted
+    ([("a1", {"status": "confirming", "role": "target", "same_host": True})], "revert", "cannot be reverted"),
+    ([("a1", {"status": "confirming", "role": "target", "same_host": True})], "confirm", None),
+    ([("a1", {"status": "reverting", "role": "source"}), ("a2", {"status": "finished", "role": "target"})],
+     "confirm", "cannot be confirmed"),
+    ([("a1", {"status": "finished", "role": "source"}), ("a2", {"status": "confirming", "role": "target"})],
+     "revert", "cannot be reverted"),
+])
+def test_pending_pair_never_turns_a_settle_around(copies, op, error):
+    located = ferry_move.locate([host(h, "az1", inst(migration=m)) for h, m in copies], "web")
+    if error:
+        with pytest.raises(ValueError, match=error):
+            ferry_move.pending_pair(located, op)
+    else:
+        ferry_move.pending_pair(located, op)
 
 
 def test_locate_puts_source_first():
@@ -146,7 +168,7 @@ def test_claim_file_round_trip(tmp_path):
     path = ferry_claim.write_claim(str(tmp_path), c)
     assert path.endswith("web.json")
     from ansible.module_utils import ferry_hostfacts
-    assert ferry_hostfacts.read_claims(str(tmp_path)) == [c]
+    assert ferry_hostfacts.read_claims(str(tmp_path)) == [dict(c, expired=False)]
 
 
 @pytest.mark.parametrize("out,sent,recv", [
@@ -192,11 +214,19 @@ def _mig(status, role, target="a2"):
     ([_copy("a1", _mig("migrating", "source"))], DOWN, "wait"),                  # cannot tell: decide nothing
     ([_copy("a1", _mig("migrating", "source", target="a1"))], UP, "rollback"),   # same-host
     ([_copy("a1", _mig("finished", "source")), _copy("a2", _mig("finished", "target"))], UP, "none"),  # confirm.yml's
+    # issue 8 #6: interrupted confirm / revert are finished the way they started
+    ([_copy("a2", _mig("confirming", "target"))], UP, "confirm"),
+    ([_copy("a1", _mig("finished", "source")), _copy("a2", _mig("confirming", "target"))], UP, "confirm"),
+    ([_copy("a1", _mig("reverting", "source"))], UP, "revert"),
+    ([_copy("a1", _mig("reverting", "source")), _copy("a2", _mig("reverting", "target"))], UP, "revert"),
+    ([_copy("a1", _mig("reverting", "source"))], DOWN, "wait"),
+    ([_copy("a1", _mig("finished", "source"))], UP, "revert"),      # the target copy is gone
+    ([_copy("a1", _mig("finished", "source"))], DOWN, "wait"),
 ])
 def test_recovery_plan(copies, hosts, action):
     plan = ferry_move.recovery_plan(copies, hosts)
     assert plan["action"] == action, plan
-    if action in ("rollback", "complete", "wait"):
+    if action in ("rollback", "complete", "wait") and plan.get("source_metadata"):
         assert plan["source"] == "a1" and plan["source_metadata"]["migration"]["role"] == "source"
 
 
@@ -209,3 +239,14 @@ def test_recovery_plan(copies, hosts, action):
 ])
 def test_settled(copies, status, expect):
     assert ferry_move.settled(copies, status) is expect
+
+
+def test_orphan_claims_keep_only_a_pending_moves_claim():
+    hosts = [dict(host("a1", "az1", inst(migration={"id": "m1", "status": "finished", "role": "source"})),
+                  claims=[{"instance": "web", "id": "dead"}, {"instance": "other", "id": "x"}]),
+             dict(host("a2", "az1", inst(migration={"id": "m1", "status": "finished", "role": "target"})),
+                  claims=[{"instance": "web", "id": "m1"}])]
+    assert ferry_move.orphan_claims(hosts, "web") == [{"host": "a1", "id": "dead", "expired": False}]
+    for h in hosts:
+        h["instances"][0]["migration"]["status"] = "confirmed"
+    assert [c["id"] for c in ferry_move.orphan_claims(hosts, "web")] == ["dead", "m1"]

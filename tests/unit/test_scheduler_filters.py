@@ -44,6 +44,9 @@ def claim(instance, vcpus=1, memory_mb=256, disk_gb=2.0, kind="boot"):
             "memory_mb": memory_mb, "disk_gb": disk_gb, "kind": kind}
 
 
+SAME_HOST_CLAIM = dict(claim("web01", 2, 1024, 4.0, "move"), old={"vcpus": 1, "memory_mb": 256, "disk_gb": 2.0})
+
+
 def make_request(**kw):
     req = {"instance": None, "flavor": {"name": "f", "vcpus": 1, "memory_mb": 512, "disk_gb": 1,
                                         "extra_specs": {}},
@@ -146,6 +149,16 @@ def test_version_satisfies(version, predicate, expected):
     # two claims for the same instance count once
     ([], [claim("web03"), claim("web03")],
      {"vcpus": 1, "memory_mb": 256, "disk_gb": 2.0, "io_ops": 1, "num_instances": 1}),
+    # issue 8 #8: a same-host resize's claim counts: before the redefine the domain has the old
+    # flavor and the claim adds the new one ...
+    ([inst("web01", 1, 256, 2.0)], [SAME_HOST_CLAIM],
+     {"vcpus": 3, "memory_mb": 1280, "disk_gb": 6.0, "num_instances": 1}),
+    # ... after it the domain has the new flavor and the claim adds the old one, until confirm
+    ([inst("web01", 2, 1024, 4.0)], [SAME_HOST_CLAIM],
+     {"vcpus": 3, "memory_mb": 1280, "disk_gb": 6.0, "num_instances": 1}),
+    # an expired claim (its operation's lease lapsed) no longer counts
+    ([], [dict(claim("web04", 2, 512, 3.0), expired=True)],
+     {"vcpus": 0, "memory_mb": 0, "disk_gb": 0.0, "io_ops": 0, "num_instances": 0}),
 ])
 def test_host_usage(instances, claims, expected):
     usage = host_usage(make_host(instances=instances, claims=claims))
