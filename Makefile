@@ -8,7 +8,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # libvirt-dev); the lab playbook installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd
 
-.PHONY: all system venv lab lab-down demo status test unit integration lint bench molecule clean
+.PHONY: all system venv lab lab-down demo status test unit integration faults lint bench molecule clean
 
 all: demo
 
@@ -51,7 +51,7 @@ lint: venv
 	@echo "ansible-doc renders every module"
 
 integration: lab
-	$(BIN)/pytest -q tests/integration tests/faults
+	$(BIN)/pytest -q -m "not matrix" tests/integration tests/faults
 
 # Unit tests, lint, the molecule scenario, the integration tests on the real lab; non-zero on any
 # failure.  (pytest last, so the run closes on its summary line.)
@@ -59,7 +59,12 @@ test: lab
 	$(BIN)/pytest -q tests/unit
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory molecule
-	$(BIN)/pytest -q tests/integration tests/faults
+	$(BIN)/pytest -q -m "not matrix" tests/integration tests/faults
+
+# The full fault matrix and the 20-move concurrency run (make test runs the same fault tests with
+# 8 concurrent moves): every fault point, its end state, peak commitment per host printed.
+faults: lab
+	FERRY_CONCURRENCY=20 $(BIN)/pytest -q -s -rA tests/faults
 
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab.

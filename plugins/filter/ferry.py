@@ -131,6 +131,11 @@ def ferry_recovery_plan(hosts, name):
     return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
 
 
+def ferry_transition(record, event, **fields):
+    """The migration record after `event` (ferry_state.transition; an illegal one fails the task)."""
+    return ferry_state.transition(record, event, **fields)
+
+
 def ferry_orphan_claims(hosts, name):
     return ferry_move.orphan_claims(hosts, name)
 
@@ -196,7 +201,6 @@ class FilterModule(object):
             "ferry_move_request": ferry_move.move_request,
             "ferry_flavor_of": ferry_move.flavor_of,
             "ferry_flavor_record": ferry_move.flavor_record,
-            "ferry_with_migration": ferry_move.with_migration,
             "ferry_migration_record": ferry_move.migration_record,
             "ferry_new_migration_id": lambda _: ferry_move.new_migration_id(),
             "ferry_pending_pair": ferry_pending_pair,
@@ -212,5 +216,6 @@ class FilterModule(object):
             "ferry_target_xml": ferry_target_xml,
             "ferry_fit_reasons": ferry_fit_reasons,
             "ferry_without_lease": ferry_state.without_lease,
+            "ferry_transition": ferry_transition,
             "ferry_orphan_claims": ferry_orphan_claims,
         }

@@ -16,14 +16,93 @@ STATE_NAMES = {
 }
 
 
-class LibvirtClient(object):
-    """Thin wrapper: one libvirt connection, plain data out."""
+# Seconds one libvirt call may take before the module gives up on a hung daemon (environment
+# FERRY_LIBVIRT_TIMEOUT overrides it).  No single call ferry makes legitimately takes this long:
+# a graceful shutdown is a request plus polling, a start returns once qemu runs.
+LIBVIRT_CALL_TIMEOUT = 120
 
-    def __init__(self, uri):
+
+class Watchdog(object):
+    """Ends the process with a module failure when one watched call outlives `seconds`: a hung
+    libvirt daemon (stopped by SIGSTOP, deadlocked) blocks its client in C code for ever, where no
+    Python signal or exception can reach it; libvirt-python releases the GIL there, so this thread
+    still runs."""
+
+    def __init__(self, seconds, uri, expire=None, clock=time.monotonic):
+        import threading
+        self.seconds, self.uri, self.clock = seconds, uri, clock
+        self._expire = expire or self._fail_module
+        self._deadline = None
+        self._what = None
+        self._lock = threading.Lock()
+        t = threading.Thread(target=self._run, name="ferry-libvirt-watchdog")
+        t.daemon = True
+        t.start()
+
+    def _run(self):
+        while True:
+            time.sleep(0.5)
+            with self._lock:
+                late = self._deadline is not None and self.clock() > self._deadline
+                what = self._what
+            if late:
+                self._expire("libvirt at %s did not answer %s within %d s (daemon hung or stopped?)"
+                             % (self.uri, what, self.seconds))
+                return
+
+    @staticmethod
+    def _fail_module(msg):
+        import json
+        import os
+        import sys
+        sys.stdout.write(json.dumps({"failed": True, "msg": msg}) + "\n")
+        sys.stdout.flush()
+        os._exit(1)
+
+    def call(self, what, fn, *args, **kwargs):
+        with self._lock:
+            self._deadline, self._what = self.clock() + self.seconds, what
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._deadline = None
+
+
+class _Watched(object):
+    """A libvirt connection or domain whose every method call runs under the watchdog; the
+    domains it returns are watched too."""
+
+    def __init__(self, obj, dog):
+        self._obj, self._dog = obj, dog
+
+    def __getattr__(self, name):
+        attr = getattr(self._obj, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            out = self._dog.call(name, attr, *args, **kwargs)
+            if type(out).__name__ == "virDomain":
+                return _Watched(out, self._dog)
+            if isinstance(out, list) and out and type(out[0]).__name__ == "virDomain":
+                return [_Watched(d, self._dog) for d in out]
+            return out
+        return call
+
+
+class LibvirtClient(object):
+    """Thin wrapper: one libvirt connection, plain data out.  Every libvirt call is watched: a
+    daemon that does not answer within LIBVIRT_CALL_TIMEOUT seconds fails the module."""
+
+    def __init__(self, uri, timeout=None):
+        import os
         import libvirt  # imported here so pure logic imports without the binding
         self._libvirt = libvirt
         self.uri = uri
-        self.conn = libvirt.open(uri)
+        seconds = timeout or int(os.environ.get("FERRY_LIBVIRT_TIMEOUT") or LIBVIRT_CALL_TIMEOUT)
+        self._dog = Watchdog(seconds, uri)
+        self.conn = _Watched(self._dog.call("open", libvirt.open, uri), self._dog)
 
     def close(self):
         self.conn.close()

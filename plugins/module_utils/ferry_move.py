@@ -1,9 +1,6 @@
 """Resize and cold migration: the pure decisions (validation, request spec, metadata, result).
 
-Migration statuses follow Nova's names:
-pre-migrating -> migrating -> post-migrating -> finished -> confirming -> confirmed
-                                                         -> reverting  -> reverted
-and error when a move failed and was rolled back.
+Migration statuses and their transitions live in ferry_state (one function, transition()).
 """
 
 import uuid
@@ -100,15 +97,6 @@ def migration_record(mid, kind, status, role, source, target, old_flavor, new_fl
            "target_host": target, "old_flavor": old_flavor, "new_flavor": new_flavor}
     rec.update(extra)
     return rec
-
-
-def with_migration(metadata, **migration):
-    """A copy of a guest's metadata with its migration record updated."""
-    meta = dict(metadata or {})
-    mig = dict(meta.get("migration") or {})
-    mig.update(migration)
-    meta["migration"] = mig
-    return meta
 
 
 def _status_of_move(src, tgt):

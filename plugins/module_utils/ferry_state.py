@@ -15,8 +15,9 @@ never confirmed (its target copy may be gone): each is finished forward by a re-
 The lease: one operation per guest at a time.  It lives in the guest's metadata on its host
 (`lease`: op, id, controller, started, expires), is taken and checked under a lock on that host,
 renewed while the operation runs and released at its end.  A live lease of another operation
-refuses every other change; an expired one is taken over only by recover.yml (`takeover`), or
-broken by naming its id (`break_id`) when its controller is known to be dead.
+refuses every other change; an expired one is taken over only by recover.yml (`takeover`) or by
+a re-run of the same confirm or revert (which finishes it), or broken by naming its id
+(`break_id`) when its controller is known to be dead.
 """
 
 import time
@@ -118,7 +119,7 @@ def take(meta, op, lease, now=None, takeover=False, break_id=None):
         elif lease_live(cur, now):
             raise LeaseHeld("guest is being worked on (%s): wait for it to end, or if its controller is "
                             "dead, recover.yml -e ferry_break_lease=%s" % (describe(cur, now), cur.get("id")))
-        elif not takeover:
+        elif not takeover and not (op in ("confirm", "revert") and cur.get("op") == op):
             raise LeaseHeld("guest has the expired lease of an interrupted operation (%s): run recover.yml "
                             "first" % describe(cur, now))
     status = status_of(meta.get("migration"))

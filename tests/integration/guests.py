@@ -90,10 +90,11 @@ def console_text(host, console_path):
     return lab.ssh(host, "cat %s 2>/dev/null || true" % _q(console_path))
 
 
-def define_linux_guest(host, name, data_format="raw", marker=None, start=True):
+def define_linux_guest(host, name, data_format="raw", marker=None, start=True, writer=False):
     """The lab's small Linux guest on `host`: 256 MiB, 1 vCPU, one virtio data disk (64 MiB,
     raw or qcow2) whose sector 0 holds `marker` (written before it boots), serial console to a
-    file, no NIC.  Returns its paths."""
+    file, no NIC.  With `writer`, it writes sequence-numbered blocks to the disk while it runs
+    (see roles/lab/files/linux_init.sh).  Returns its paths."""
     hv = host_vars(host)
     d = "%s/%s" % (hv["ferry_instances_dir"], name)
     data = "%s/data.%s" % (d, data_format)
@@ -103,7 +104,8 @@ def define_linux_guest(host, name, data_format="raw", marker=None, start=True):
         write_marker(host, data, data_format, marker)
     _virt_install(host, [
         "--name", name, "--memory", "256", "--vcpus", "1",
-        "--boot", "kernel=%s/vmlinuz,initrd=%s/initrd.img,kernel_args=console=ttyS0" % (LINUX_DIR, LINUX_DIR),
+        "--boot", "kernel=%s/vmlinuz,initrd=%s/initrd.img,kernel_args=console=ttyS0%s"
+        % (LINUX_DIR, LINUX_DIR, " ferry_writer" if writer else ""),
         "--disk", "path=%s,format=%s,bus=virtio" % (data, data_format),
         "--serial", "file,path=%s" % console,
         "--network", "none",

@@ -492,3 +492,27 @@ def test_wait_state_absent():
     clk = FakeClock()
     assert wait_state(FakeClient("running", exists=False), "x", ("absent",), 5, clock=clk.clock,
                       sleep=clk.sleep) == "absent"
+
+
+def test_watchdog_fires_only_while_a_call_outlives_its_time():
+    import threading
+    from ansible.module_utils.ferry_libvirt import Watchdog, _Watched
+    fired = []
+    done = threading.Event()
+    dog = Watchdog(1, "qemu:///test", expire=lambda msg: (fired.append(msg), done.set()))
+
+    class Conn(object):
+        def quick(self):
+            return 42
+
+        def hang(self):
+            done.wait(10)  # a daemon that does not answer
+            return "late"
+
+    conn = _Watched(Conn(), dog)
+    assert conn.quick() == 42
+    import time
+    time.sleep(1.6)
+    assert fired == []  # no call in progress: nothing to fire
+    conn.hang()
+    assert len(fired) == 1 and "did not answer hang within 1 s" in fired[0]

@@ -121,13 +121,6 @@ def test_locate_puts_source_first():
     assert [c["host"] for c in ferry_move.locate(hosts, "web")] == ["a2", "a1"]
 
 
-def test_with_migration_copies_and_updates():
-    meta = {"flavor": {"name": "x"}, "migration": {"id": "1", "status": "finished"}}
-    out = ferry_move.with_migration(meta, status="confirmed")
-    assert out["migration"] == {"id": "1", "status": "confirmed"}
-    assert meta["migration"]["status"] == "finished"
-
-
 def test_result_phases_and_downtime():
     t = {"start": 0.0, "claimed": 1.0, "prepared": 2.5, "stopped": 4.0, "shipped": 5.0, "running": 6.5}
     r = ferry_move.result("id", "resize", "a1", "a2", t, {"bytes_sent": 10, "allocated_bytes": 12},

@@ -68,6 +68,9 @@ L_OTHER = st.make_lease("resize", "other", "ctl-b", 100, now=1000.0)
     ({"lease": L_OTHER}, "migrate", 1200.0, {}, "expired lease"),              # expired: only recover
     ({"lease": L_OTHER}, "recover", 1200.0, {"takeover": True}, None),         # recover takes it over
     ({"lease": L_OTHER}, "recover", 1050.0, {"break_id": "other"}, None),      # named break
+    ({"lease": dict(L_OTHER, op="revert"), "migration": rec("reverting")}, "revert", 1200.0, {}, None),  # re-run
+    ({"lease": dict(L_OTHER, op="revert"), "migration": rec("reverting")}, "revert", 1050.0, {}, "being worked on"),
+    ({"lease": dict(L_OTHER, op="confirm"), "migration": rec("finished")}, "revert", 1200.0, {}, "expired lease"),
     ({"lease": L_OTHER}, "recover", 1050.0, {"break_id": "wrong"}, "being worked on"),
     ({"lease": L_MINE}, "migrate", 1050.0, {}, None),                          # mine: renewal
     ({"migration": rec("finished")}, "migrate", 1000.0, {}, "not possible"),   # a pending move

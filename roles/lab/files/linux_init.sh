@@ -3,6 +3,10 @@
 # Prints FERRY-BOOT-OK, then FERRY-MARKER:<text> read from sector 0 of the data disk
 # (/dev/vdb when the guest has two virtio disks, else /dev/vda), then waits for the ACPI power
 # button (virsh shutdown) and powers off cleanly.  Kernel argument ferry_probe: power off at once.
+# Kernel argument ferry_writer: a writer writes block n (512 bytes "FERRY-SEQ:<n>", at sector
+# n + 7 of the data disk), one `dd oflag=direct conv=fsync,notrunc` per block, 5 a second, and
+# prints FERRY-ACK:<n> on the console once dd returned; on the power button it stops, marks sector 2
+# FERRY-WRITER-STOPPED (a later boot, e.g. on a move's target, then writes nothing) and powers off.
 /bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin /tmp /run
 /bin/busybox --install -s
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
@@ -33,6 +37,26 @@ fi
 if grep -qw ferry_probe /proc/cmdline; then
     sync
     poweroff -f
+fi
+if [ -n "$disk" ] && grep -qw ferry_writer /proc/cmdline; then
+    echo "$disk" > /run/ferry-writer-disk
+    if dd if="$disk" bs=512 skip=2 count=1 2>/dev/null | grep -q FERRY-WRITER-STOPPED; then
+        echo "FERRY-WRITER-IDLE"
+    else
+        (
+            n=1
+            while [ ! -e /run/ferry-writer-stop ]; do
+                if printf 'FERRY-SEQ:%08d\n' $n | dd of="$disk" bs=512 seek=$((n + 7)) count=1 \
+                        conv=sync,notrunc,fsync oflag=direct 2>/dev/null; then
+                    echo "FERRY-ACK:$n"
+                fi
+                n=$((n + 1))
+                sleep 0.2
+            done
+            touch /run/ferry-writer-stopped
+        ) &
+        echo "FERRY-WRITER-STARTED"
+    fi
 fi
 # ACPI power button (virsh shutdown) -> /etc/acpi/PWRF/00000080 -> sync; poweroff -f
 acpid -c /etc/acpi -l /dev/null
