@@ -10,6 +10,7 @@ claim is left, no half-copied file remains that a later run would trust."""
 
 import contextlib
 import os
+import pwd
 import shlex
 import signal
 import subprocess
@@ -151,19 +152,23 @@ def test_rebase_failing_on_the_target(guest_name):
 
 @pytest.mark.matrix
 def test_target_cannot_start_the_guest(guest_name):
-    """After the ship the target's cached base is made unreadable: the guest's chain cannot be
-    opened on the target (qemu-img or qemu itself refuses); the move rolls back."""
+    """After the ship the target's libvirt daemon may not fork any more processes (RLIMIT_NPROC set
+    to what its user runs now): the disks rebase and check fine, the guest's qemu cannot be started
+    on the target; the move rolls back (the source's daemon is not limited)."""
     name, ref = booted(guest_name, "nostart")
-    sha = lab.manifest()["images"]["tiny"]["sha256"]
-    base = "%s/%s.qcow2" % (lab.inventory()[2]["hv-b2"]["ferry_cache_dir"], sha)
+    with open(_daemon_pidfile("hv-b2")) as f:
+        pid = f.read().strip()
+    user = host_user("hv-b2")
     with barrier("after-ship") as (start, lift):
         t = start("migrate.yml", instance=name, target_host="hv-b2")
-        lab.ssh("hv-b2", "chmod 0000 %s" % shlex.quote(base))
+        tasks = subprocess.run(["ps", "-L", "-u", user, "--no-headers"], capture_output=True, text=True).stdout
+        n = len(tasks.splitlines())
+        subprocess.run(["prlimit", "--pid", pid, "--nproc=%d:%d" % (n, n)], check=True)
         try:
             r = lift(t)
         finally:
-            lab.ssh("hv-b2", "chmod 0644 %s" % shlex.quote(base))
-    assert_rolled_back(name, "hv-b1", ref, r, "Permission denied")
+            subprocess.run(["prlimit", "--pid", pid, "--nproc=unlimited:unlimited"], check=True)
+    assert_rolled_back(name, "hv-b1", ref, r, "define and start the guest on the target")
 
 
 @pytest.mark.matrix
@@ -204,8 +209,13 @@ def libvirtd(host, how):
     (SIGSTOP) for the duration; restarted / resumed afterwards.  Guests' qemu processes live on."""
     with open(_daemon_pidfile(host)) as f:
         pid = int(f.read())
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        argv = [a.decode() for a in f.read().split(b"\0") if a]
+    _, _, hosts = lab.inventory()
+    user, root = hosts[host]["ansible_user"], hosts[host]["ferry_host_root"]
+    # as the lab starts it (roles/lab/tasks/main.yml): the host's user, its session environment
+    argv = ["/usr/bin/setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups", "/usr/bin/env",
+            "HOME=" + root, "XDG_RUNTIME_DIR=%s/.run" % root, "/usr/sbin/libvirtd"]
+    with open("/proc/%d/status" % pid) as f:
+        assert "\nUid:\t%d\t" % pwd.getpwnam(user).pw_uid in f.read(), "pid %d is not %s's daemon" % (pid, user)
     os.kill(pid, signal.SIGSTOP if how == "hung" else signal.SIGTERM)
     if how == "stopped":
         deadline = time.monotonic() + 30
