@@ -1,16 +1,13 @@
 """Regression tests for issue 8 path #9: the trust between hypervisor hosts gave every host a full
 shell on every other (so escaping one guest controlled every hypervisor's libvirt), and a
 host-to-host command went through the remote shell.  On the real lab: the host users' own keys and
-ssh configs, the hosts' own sshds."""
+ssh configs, the hosts' own sshds.  Landed failing (xfail strict) before the fix: the peer
+dispatcher (ferry-peer), the only command a peer host's key may run."""
 
 import json
 import shlex
 
-import pytest
-
 from tests.integration import lab
-
-pytestmark = pytest.mark.xfail(strict=True, reason="issue 8 #9: a peer host still gets a full shell on the others")
 
 SRC, DST = "hv-b1", "hv-b2"
 REFUSED = "ferry-peer: refused"
