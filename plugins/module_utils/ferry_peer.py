@@ -322,7 +322,8 @@ def receive(cfg, area, key, stream, out):
 
 def _open_file(name, dir_fd):
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        # O_NONBLOCK: a fifo left there must not hang the request (a regular file reads as usual)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         raise Failed("%s: no such file" % name) from None
     except OSError as e:

@@ -296,7 +296,9 @@ def test_verify(host):
                    "size": 8 << 20, "allocated_bytes": os.stat(d / "disk.raw").st_blocks * 512}
     os.symlink(str(root / "ferry-peer.json"), str(d / "link"))
     (d / "sub").mkdir()
-    for name, why in (("link", "symlinks are not followed"), ("sub", "not a regular file"), ("none", "no such file")):
+    os.mkfifo(str(d / "fifo"))
+    for name, why in (("link", "symlinks are not followed"), ("sub", "not a regular file"), ("fifo", "not a regular file"),
+                      ("none", "no such file")):
         with pytest.raises(fp.Failed, match=why):
             fp.verify(cfg, "instance", "web01", name)
     with pytest.raises(fp.Failed, match="no such directory"):
