@@ -10,7 +10,12 @@ description:
   - The cache holds base images named C(<sha256>.qcow2); a file gets that name only after its
     content was hashed and matched, so a cached file is trusted.
   - Fetches from the image store (I(url)); when the store fails or lacks the image and I(source)
-    is given, copies it host-to-host from another hypervisor with rsync over SSH.
+    is given, copies it host-to-host from another hypervisor's image cache, over SSH through that
+    host's peer dispatcher (C(ferry-peer cache-read <sha256><ext>), the only file a peer may read
+    there; holes kept as holes).
+  - With I(local_source), copies a file of this host into its own cache (C(cp --reflink=auto
+    --sparse=always)), as a move does on the source for a base, ISO or kernel kept outside the
+    cache, so that the target can then fetch it from there.
   - Concurrent fetches of the same image on one host are serialised by a lock file.
   - Before a fetched file is committed, C(qemu-img info) probes its format (never taken from its
     name or the manifest). It must be the expected format (C(qcow2) for a C(.qcow2) base, C(raw)
@@ -31,8 +36,13 @@ options:
     description: Image store URL of the image.
     type: str
   source:
-    description: Fallback, C(host:path) of the same image on another hypervisor (rsync over SSH).
+    description:
+      - Fallback, C(host:path) of the same image in another hypervisor's image cache, C(path) named
+        C(<sha256><ext>) there (the host's peer dispatcher serves only its cache, by file name).
     type: str
+  local_source:
+    description: A file on this host holding the image, copied into the cache (verified and probed the same way).
+    type: path
   ext:
     description: Extension of the cache file (C(.qcow2) for bases; an ISO or a kernel keeps its own).
     type: str
@@ -52,6 +62,12 @@ EXAMPLES = r"""
     sha256: "{{ image_sha256 }}"
     url: http://images.example.org/tiny.qcow2
     source: "hv-a1:/var/lib/ferry/cache/{{ image_sha256 }}.qcow2"
+
+- name: On the source, a base kept outside the cache goes into it (the target fetches it from there)
+  ferry_base_image:
+    cache_dir: /var/lib/ferry/cache
+    sha256: "{{ base_sha256 }}"
+    local_source: /srv/templates/debian-12.qcow2
 """
 
 RETURN = r"""
@@ -60,7 +76,7 @@ path:
   returned: always
   type: str
 fetched_from:
-  description: C(cache) (already there), C(store) or C(source).
+  description: C(cache) (already there), C(store), C(source) or C(local) (I(local_source)).
   returned: always
   type: str
 bytes:
@@ -76,10 +92,12 @@ store_error:
 import fcntl
 import json
 import os
+import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible.module_utils import ferry_imagecache as cache
+from ansible.module_utils import ferry_peer
 
 
 def fetch_store(url, tmp, timeout):
@@ -87,10 +105,36 @@ def fetch_store(url, tmp, timeout):
     return cache.stream_to_file(resp, tmp)
 
 
-def fetch_source(module, source, tmp):
-    rc, out, err = module.run_command(["rsync", "--sparse", "-e", "ssh", source, tmp])
+def source_argv(source):
+    """`host:path` in another host's cache -> ssh to its dispatcher: cache-read <file name>."""
+    host, sep, path = source.partition(":")
+    if not sep or not host or not path:
+        raise ValueError("source must be host:path, got %r" % (source,))
+    try:
+        words = ferry_peer.request_words("cache-read", name=os.path.basename(path))
+    except ferry_peer.Refused as e:
+        raise ValueError("source %s: a peer host's dispatcher serves only its image cache: %s" % (source, e)) from None
+    return ferry_peer.peer_argv(host, words)
+
+
+def fetch_source(source, tmp):
+    proc = subprocess.Popen(source_argv(source), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        n, digest = cache.stream_to_file(proc.stdout, tmp, sparse=True)
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        rc = proc.wait()
     if rc != 0:
-        raise IOError("rsync from %s failed: %s" % (source, err.strip()))
+        raise IOError("cache-read from %s failed (rc %d): %s" % (source, rc, err.strip()))
+    return n, digest
+
+
+def fetch_local(module, path, tmp):
+    rc, out, err = module.run_command(["cp", "--reflink=auto", "--sparse=always", "--", path, tmp])
+    if rc != 0:
+        raise IOError("copying %s failed: %s" % (path, err.strip()))
     return os.path.getsize(tmp), cache.sha256_file(tmp)
 
 
@@ -110,7 +154,7 @@ def ensure(module):
         return result
     result["changed"] = True
     if module.check_mode:
-        result["fetched_from"] = "store" if p["url"] else "source"
+        result["fetched_from"] = "store" if p["url"] else ("source" if p["source"] else "local")
         return result
     tmp = "%s.part-%d" % (final, os.getpid())
     with open(os.path.join(p["cache_dir"], ".lock-" + p["sha256"]), "w") as lock:
@@ -119,9 +163,10 @@ def ensure(module):
             result["changed"] = False
             return result
         errors = []
-        for kind, fetch in (("store", lambda: fetch_store(p["url"], tmp, p["timeout"])),
-                            ("source", lambda: fetch_source(module, p["source"], tmp))):
-            if (kind == "store" and not p["url"]) or (kind == "source" and not p["source"]):
+        for kind, option, fetch in (("store", "url", lambda: fetch_store(p["url"], tmp, p["timeout"])),
+                                    ("source", "source", lambda: fetch_source(p["source"], tmp)),
+                                    ("local", "local_source", lambda: fetch_local(module, p["local_source"], tmp))):
+            if not p[option]:
                 continue
             try:
                 n, digest = fetch()
@@ -131,7 +176,7 @@ def ensure(module):
                         os.unlink(tmp)
                         module.fail_json(msg="image %s from %s refused: %s" % (p["sha256"], kind, "; ".join(problems)))
                 cache.commit(tmp, final, p["sha256"], digest)
-            except Exception as e:  # network, rsync, checksum: try the next way
+            except Exception as e:  # network, ssh, the peer's refusal, checksum: try the next way
                 errors.append("%s: %s" % (kind, e))
                 if os.path.exists(tmp):
                     os.unlink(tmp)
@@ -141,7 +186,7 @@ def ensure(module):
                 result["store_error"] = "; ".join(errors)
             return result
     module.fail_json(msg="could not get base image %s into %s: %s"
-                     % (p["sha256"], p["cache_dir"], "; ".join(errors) or "no url or source given"))
+                     % (p["sha256"], p["cache_dir"], "; ".join(errors) or "no url, source or local_source given"))
 
 
 def main():
@@ -151,10 +196,11 @@ def main():
             sha256=dict(type="str", required=True),
             url=dict(type="str"),
             source=dict(type="str"),
+            local_source=dict(type="path"),
             ext=dict(type="str", default=".qcow2"),
             timeout=dict(type="int", default=60),
         ),
-        required_one_of=[("url", "source")],
+        required_one_of=[("url", "source", "local_source")],
         supports_check_mode=True,
     )
     try:

@@ -9,17 +9,26 @@ short_description: Ship a stopped guest's files to another hypervisor, holes kep
 description:
   - Runs on the source hypervisor. Refuses to read the guest's files while its domain is active
     (its qemu process exists).
-  - Each file (a qcow2 overlay, a standalone qcow2 or raw disk, an nvram file) is hashed, then
-    streamed with C(tar --sparse) over SSH straight to the target host (never through the
-    controller). Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
+  - Each file (a qcow2 overlay, a standalone qcow2 or raw disk, an nvram file, a TPM state file) is
+    hashed, then streamed with C(tar --sparse) over SSH straight to the target host (never through
+    the controller). Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
     The stream passes through this module, which counts its bytes and paces it (I(bwlimit)).
-  - The target then hashes its copy; the two checksums and sizes must match, and the copy's
-    allocation is reported beside the source's.
+  - On the target the stream goes to ferry's peer dispatcher (C(ferry-peer), the forced command of
+    this host's key there), never to a shell. Its C(receive) verb writes only regular files into the
+    guest's instance directory (C(receive-tpm) into the TPM state directory of the guest's UUID);
+    its C(verify) verb then hashes the copy there. The two checksums and sizes must match, the
+    path the dispatcher wrote must be I(dest) (else the target's dispatcher config and the inventory
+    disagree), and the copy's allocation is reported beside the source's.
   - A qcow2 overlay's backing file is not followed (the base travels by sha256, see ferry_base_image).
 version_added: "0.1.0"
 options:
   files:
-    description: The files to send, each C(src) on this host and C(dest) on the target.
+    description:
+      - The files to send, each C(src) on this host and C(dest) on the target.
+      - Optional C(peer) says where C(dest) is as the target's dispatcher names it, C(area)
+        (C(instance) or C(tpm)), C(key) (the instance name or the domain UUID) and C(name) (the file
+        name, or a path under the TPM state directory). Without it, C(dest) must be directly in a
+        directory named after I(domain) (the guest's instance directory on the target).
     type: list
     elements: dict
     required: true
@@ -44,7 +53,8 @@ attributes:
     support: full
     details: Reports the files and their sizes; sends nothing.
 notes:
-  - The target's directory for each I(dest) must exist.
+  - The target's dispatcher creates the instance directory (or the TPM state directory) when missing.
+  - No command reaches the target's shell; see the README, "Host-to-host trust".
 author:
   - ferry developers
 """
@@ -92,6 +102,10 @@ from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 def ship(module):
     p = module.params
+    try:
+        peers = [ferry_ship.peer_dest(f, p["domain"]) for f in p["files"]]
+    except ValueError as e:
+        module.fail_json(msg=str(e))
     client = LibvirtClient(p["uri"])
     try:
         dom = client.domain(p["domain"])
@@ -111,26 +125,30 @@ def ship(module):
         out["allocated_bytes"] += st.st_blocks * 512
     if module.check_mode:
         return out
-    for entry in out["files"]:
+    for entry, peer in zip(out["files"], peers):
         sha = ferry_imagecache.sha256_file(entry["src"])
         t0 = time.monotonic()
         try:
-            sent = ferry_ship.stream_file(entry["src"], p["dest_host"], entry["dest"], p["bwlimit"])
+            sent = ferry_ship.stream_file(entry["src"], p["dest_host"], peer, p["bwlimit"])
         except (IOError, ValueError) as e:
             module.fail_json(msg=str(e), **out)
         entry["seconds"] = round(time.monotonic() - t0, 3)
         entry["bytes_sent"] = sent
         out["bytes_sent"] += sent
         out["seconds"] = round(out["seconds"] + entry["seconds"], 3)
-        rc, remote, err = module.run_command(ferry_ship.remote_stat_argv(p["dest_host"], entry["dest"]))
+        rc, remote, err = module.run_command(ferry_ship.verify_argv(p["dest_host"], peer))
         try:
-            got = ferry_ship.parse_remote_stat(remote) if rc == 0 else {}
-        except (IndexError, ValueError):
+            got = ferry_ship.parse_verify(remote) if rc == 0 else {}
+        except (IndexError, KeyError, TypeError, ValueError):
             got = {}
         if got.get("sha256") != sha or got.get("size") != entry["file_bytes"]:
             module.fail_json(msg="copy of %s on %s:%s does not match: source sha256 %s size %d, target %s %s"
                              % (entry["src"], p["dest_host"], entry["dest"], sha, entry["file_bytes"],
                                 got or "unreadable", err.strip()), **out)
+        if got["path"] != os.path.normpath(entry["dest"]):
+            module.fail_json(msg="%s's peer dispatcher wrote %s, not %s: its ferry-peer.json and the inventory "
+                             "(ferry_instances_dir, the swtpm directory) disagree" % (p["dest_host"], got["path"],
+                                                                                    entry["dest"]), **out)
         entry["sha256"] = sha
         entry["dest_allocated_bytes"] = got["allocated_bytes"]
     return out

@@ -149,6 +149,12 @@ def _dest_names(files):
     return names
 
 
+def _peer(area, key, name):
+    """Where a shipped file lands as the target's peer dispatcher names it (ferry_peer): the guest's
+    instance directory (area instance, key = its name) or its TPM state (area tpm, key = its UUID)."""
+    return {"area": area, "key": key, "name": name}
+
+
 def plan(xml_text, chains, hashes, cfg, target):
     """The move of every file of a guest, for a target host.
 
@@ -157,7 +163,8 @@ def plan(xml_text, chains, hashes, cfg, target):
     cfg: the source's {cache_dir, instances_dir, shared_storage, allowed, name, root_disk};
     target: the target's {cache_dir, instances_dir}.
     Returns {refusals, root, ship, cache, rebase, shared, disk_map, path_map, source_files,
-    allocated_bytes}.
+    allocated_bytes}; each `ship` entry says where its file lands as the target's peer dispatcher
+    names it (`peer`).
     """
     root = ferry_domxml.parse(xml_text)
     tdir = os.path.join(target["instances_dir"], cfg["name"])
@@ -216,7 +223,7 @@ def plan(xml_text, chains, hashes, cfg, target):
             alloc = int(c["layers"][0].get("actual_size") or 0)
             out["ship"].append({"target": t, "src": d["path"], "dest": dest, "mode": kind,
                                 "format": d.get("format") or c["layers"][0].get("format"),
-                                "allocated_bytes": alloc})
+                                "allocated_bytes": alloc, "peer": _peer("instance", cfg["name"], names[t])})
             out["allocated_bytes"] += alloc
             out["source_files"].append(d["path"])
             out["disk_map"][t] = {"path": dest, "format": d.get("format") or c["layers"][0].get("format")}
@@ -243,7 +250,7 @@ def plan(xml_text, chains, hashes, cfg, target):
                 for rel in cfg["tpm_files"]:
                     out["ship"].append({"target": "tpm", "src": os.path.join(cfg["tpm_dir"], rel),
                                         "dest": os.path.join(target["swtpm_dir"], uuid, rel), "mode": "whole",
-                                        "format": "raw", "allocated_bytes": 0})
+                                        "format": "raw", "allocated_bytes": 0, "peer": _peer("tpm", uuid, rel)})
         if not path or kind == "disk":
             continue
         if kind in CACHE_KINDS:
@@ -255,7 +262,7 @@ def plan(xml_text, chains, hashes, cfg, target):
         elif kind == "nvram":
             dest = os.path.join(tdir, names["nvram"])
             out["ship"].append({"target": "nvram", "src": path, "dest": dest, "mode": "whole", "format": "raw",
-                                "allocated_bytes": 0})
+                                "allocated_bytes": 0, "peer": _peer("instance", cfg["name"], names["nvram"])})
             out["source_files"].append(path)
             out["path_map"][path] = dest
         elif kind in RELOCATE_KINDS:

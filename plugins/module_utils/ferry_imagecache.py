@@ -28,14 +28,30 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def stream_to_file(reader, path):
-    """Copy a file-like `reader` into `path`; return (bytes, sha256)."""
+HOLE = 64 * 1024
+_ZEROS = bytes(HOLE)
+
+
+def stream_to_file(reader, path, sparse=False):
+    """Copy a file-like `reader` into `path`; return (bytes, sha256).  With `sparse`, runs of
+    zeros (64 KiB, aligned) become holes instead of being written, as rsync --sparse does."""
     h, n = hashlib.sha256(), 0
     with open(path, "wb") as out:
         for block in iter(lambda: reader.read(CHUNK), b""):
-            out.write(block)
             h.update(block)
             n += len(block)
+            if not sparse:
+                out.write(block)
+                continue
+            view = memoryview(block)
+            for off in range(0, len(block), HOLE):
+                part = view[off:off + HOLE]
+                if part == _ZEROS[:len(part)]:
+                    out.seek(len(part), os.SEEK_CUR)
+                else:
+                    out.write(part)
+        if sparse:
+            out.truncate(n)
     return n, h.hexdigest()
 
 

@@ -1,14 +1,17 @@
 """Shipping a guest's files host to host (never through the controller).
 
-rsync_argv/parse_stats remain for the flatten-and-copy baseline of the benchmark and for the
-base image fallback; guests' files go through stream_file (tar --sparse over ssh).
+Guests' files go through stream_file: tar --sparse on the source, over ssh, into the target's
+peer dispatcher (ferry_peer, the forced command of the source's key there: `receive`, then
+`verify`).  rsync_argv/parse_stats remain for the flatten-and-copy baseline of the benchmark.
 """
 
+import json
 import os
 import re
-import shlex
 import subprocess
 import time
+
+from ansible.module_utils import ferry_peer
 
 _SENT_RE = re.compile(r"^Total bytes sent:\s*([\d,.]+)", re.M)
 _RECV_RE = re.compile(r"^Total bytes received:\s*([\d,.]+)", re.M)
@@ -38,10 +41,6 @@ def parse_stats(output):
             "bytes_received": _num(recv.group(1)) if recv else None}
 
 
-def remote_sha256_argv(host, path, ssh="ssh"):
-    return [ssh, host, "sha256sum", path]
-
-
 # --- the host-to-host transfer of a guest's files (hole-aware) --------------------------------
 # rsync --sparse keeps holes on the target but still reads and sends them as zeros; a raw or
 # standalone disk is mostly holes.  GNU tar --sparse with SEEK_HOLE detection sends only the
@@ -50,38 +49,59 @@ def remote_sha256_argv(host, path, ssh="ssh"):
 
 SAFE_DEST_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 CHUNK = 1024 * 1024
+PEER_AREAS = ("instance", "tpm")
 
 
 def tar_create_argv(src, dest_name):
-    """tar on the source: one file, sparse (holes found with SEEK_HOLE), renamed to dest_name."""
-    if not SAFE_DEST_RE.match(dest_name or ""):
+    """tar on the source: one file, sparse (holes found with SEEK_HOLE), renamed to dest_name (a
+    file name, or a relative path of such names for a TPM state file)."""
+    parts = (dest_name or "").split("/")
+    if not all(SAFE_DEST_RE.match(p) and p not in (".", "..") for p in parts):
         raise ValueError("unsafe destination file name %r" % (dest_name,))
     d, b = os.path.split(os.path.normpath(src))
     return ["tar", "--create", "--sparse", "--hole-detection=seek", "--file=-", "--directory", d or "/",
             "--transform", "s|.*|%s|" % dest_name, "--", b]
 
 
-def tar_extract_remote(dest_dir):
-    """The receiving command (run by the target's shell, so the directory is quoted)."""
-    q = shlex.quote(dest_dir)
-    return "mkdir -p %s && tar --extract --sparse --no-same-owner --file=- --directory %s" % (q, q)
+def peer_dest(entry, instance):
+    """Where a file lands on the target, as its peer dispatcher names it: {area, key, name}.
+
+    The plan gives it (`peer`); without it, a file whose `dest` is directly in the guest's instance
+    directory (a directory named `instance`) goes there.  Raises ValueError otherwise."""
+    peer = entry.get("peer")
+    if peer is None:
+        d, name = os.path.split(os.path.normpath(entry["dest"]))
+        if os.path.basename(d) != instance:
+            raise ValueError("%s is not in %s's instance directory: the target's peer dispatcher receives "
+                             "only there (and a TPM's state by UUID)" % (entry["dest"], instance))
+        peer = {"area": "instance", "key": instance, "name": name}
+    if not isinstance(peer, dict) or peer.get("area") not in PEER_AREAS:
+        raise ValueError("peer destination of %s must be {area: instance|tpm, key, name}: %r" % (entry["dest"], peer))
+    if not os.path.normpath(entry["dest"]).endswith("/%s/%s" % (peer.get("key"), peer.get("name"))):
+        raise ValueError("%s does not end in %s/%s" % (entry["dest"], peer.get("key"), peer.get("name")))
+    try:
+        ferry_peer.request_words("verify", peer["area"], peer.get("key"), peer.get("name"))
+    except ferry_peer.Refused as e:
+        raise ValueError("%s: the target's peer dispatcher would refuse it: %s" % (entry["dest"], e)) from None
+    return {"area": peer["area"], "key": peer["key"], "name": peer["name"]}
 
 
-def ssh_argv(host, remote_command, ssh="ssh"):
-    return [ssh, "-o", "BatchMode=yes", host, remote_command]
+def receive_argv(host, peer, ssh="ssh"):
+    """ssh to the target's dispatcher: receive a tar stream into the area's directory for key."""
+    return ferry_peer.peer_argv(host, ferry_peer.request_words("receive", peer["area"], peer["key"]), ssh)
 
 
-def remote_stat_argv(host, path, ssh="ssh"):
-    """sha256, apparent size and allocated bytes of a file on another host."""
-    q = shlex.quote(path)
-    return ssh_argv(host, "sha256sum -- %s && stat -c '%%s %%b %%B' -- %s" % (q, q), ssh)
+def verify_argv(host, peer, ssh="ssh"):
+    """ssh to the target's dispatcher: sha256, size and allocation of a received file."""
+    return ferry_peer.peer_argv(host, ferry_peer.request_words("verify", peer["area"], peer["key"], peer["name"]),
+                                ssh)
 
 
-def parse_remote_stat(out):
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    sha = lines[0].split()[0]
-    size, blocks, bsize = (int(x) for x in lines[1].split())
-    return {"sha256": sha, "size": size, "allocated_bytes": blocks * bsize}
+def parse_verify(out):
+    """The dispatcher's verify answer: {path, sha256, size, allocated_bytes}."""
+    got = json.loads(out.strip().splitlines()[-1])
+    return {"path": got["path"], "sha256": got["sha256"], "size": int(got["size"]),
+            "allocated_bytes": int(got["allocated_bytes"])}
 
 
 class Pacer(object):
@@ -104,15 +124,16 @@ class Pacer(object):
         return 0.0
 
 
-def stream_file(src, dest_host, dest_path, bwlimit_kib=0, progress=None, popen=subprocess.Popen):
-    """Send one file to dest_host:dest_path; returns bytes on the wire (the tar stream).
+def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subprocess.Popen):
+    """Send one file to the target's dispatcher (peer_dest()); returns bytes on the wire (the
+    tar stream).
 
     Raises IOError with both ends' stderr on failure.
     """
-    argv = tar_create_argv(src, os.path.basename(dest_path))
+    argv = tar_create_argv(src, peer["name"])
     reader = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    writer = popen(ssh_argv(dest_host, tar_extract_remote(os.path.dirname(dest_path))),
-                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer = popen(receive_argv(dest_host, peer), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
     pacer, sent = Pacer(bwlimit_kib), 0
     try:
         for block in iter(lambda: reader.stdout.read(CHUNK), b""):
@@ -130,8 +151,10 @@ def stream_file(src, dest_host, dest_path, bwlimit_kib=0, progress=None, popen=s
     rerr = reader.stderr.read().decode(errors="replace")
     rc_r = reader.wait()
     werr = writer.stderr.read().decode(errors="replace")
+    writer.stdout.read()
     rc_w = writer.wait()
     if rc_r != 0 or rc_w != 0:
-        raise IOError("sending %s to %s:%s failed (tar rc %s: %s; receiver rc %s: %s)"
-                      % (src, dest_host, dest_path, rc_r, rerr.strip(), rc_w, werr.strip()))
+        raise IOError("sending %s to %s (%s %s, %s) failed (tar rc %s: %s; receiver rc %s: %s)"
+                      % (src, dest_host, peer["area"], peer["key"], peer["name"], rc_r, rerr.strip(), rc_w,
+                         werr.strip()))
     return sent

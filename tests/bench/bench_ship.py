@@ -3,11 +3,15 @@
 One guest (named bench-ship-*) is booted from a base image and a delta of known size is written
 into its overlay with qemu-io while it is stopped.  Then, --runs times, on the same pair of hosts:
 
-  nova-2014  done by hand on the source host, as its user, with the guest stopped:
-             `qemu-img convert -f qcow2 -O qcow2` (flatten overlay + base), then rsync of the
-             flattened file to the target host with ferry's own rsync options (ssh from the source
-             host).  Convert and copy are timed separately on the source host; bytes come from
-             `rsync --stats`.  The flattened copies are deleted on both hosts after each run.
+  nova-2014  done by hand, with the guest stopped: on the source host, as its user,
+             `qemu-img convert -f qcow2 -O qcow2` (flatten overlay + base); then rsync of the
+             flattened file to the target host's user with ferry's own rsync options.  Hosts may
+             run only each other's peer dispatcher (no rsync server), so the copy runs here as
+             root with the controller's key, reading the source host's file where it lies (every
+             lab host is on this machine): the same rsync over ssh into the target's sshd, only the
+             sending process is root's.  Convert and copy are timed separately (on the source host,
+             here); bytes come from `rsync --stats`.  The flattened copies are deleted on both hosts
+             after each run.
   ferry      the real `playbooks/migrate.yml` (ferry_auto_confirm=true) through ansible-runner;
              bytes, downtime and the ship phase come from the move result ("Sum up the move") and
              the ship task's result.
@@ -76,6 +80,17 @@ def ssh_argv(host):
             + ["-p", str(hvvars["ansible_port"]), "%s@%s" % (h["ansible_user"], h["ansible_host"])])
 
 
+def timed_here(name, argv, timeout):
+    """Run argv on this machine (as root); {seconds, rc, stdout, stderr} like timed_on's steps."""
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    done = {"name": name, "seconds": time.monotonic() - t0, "rc": p.returncode, "stdout": p.stdout[-20000:],
+            "stderr": p.stderr[-4000:]}
+    if p.returncode != 0:
+        raise RuntimeError("here: %s -> %s" % (" ".join(map(shlex.quote, argv)), p.stderr.strip()))
+    return done
+
+
 def timed_on(host, steps, timeout):
     """Run [(name, argv)] on `host` as its user; {name: {seconds, rc, stdout, stderr}}."""
     payload = json.dumps([{"name": n, "argv": a} for n, a in steps])
@@ -141,11 +156,12 @@ class Bench(object):
         flat_src = "%s/disk.qcow2_rbase" % self.scratch[src]
         flat_dst = "%s/disk.qcow2_rbase" % self.scratch[dst]
         convert = ["qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", disk, flat_src]
-        alias = self.hosts[dst].get("ferry_ssh_alias", dst)
-        rsync = ferry_ship.rsync_argv(flat_src, "%s:%s" % (alias, flat_dst), bw_kib)
+        ssh = " ".join(map(shlex.quote, ssh_argv(dst)[:-1]))
+        rsync = ferry_ship.rsync_argv(flat_src, "%s:%s" % (ssh_argv(dst)[-1], flat_dst), bw_kib, ssh=ssh)
         lab.virsh(src, "destroy", self.name)  # stopped, as for any cold move (no OS: forced)
         try:
-            done = timed_on(src, [("convert", convert), ("copy", rsync)], timeout=900)
+            done = timed_on(src, [("convert", convert)], timeout=900)
+            done["copy"] = timed_here("copy", rsync, timeout=900)
             # untimed sanity check: a complete, standalone image arrived
             info = json.loads(lab.ssh(dst, "qemu-img info --output=json -f qcow2 " + shlex.quote(flat_dst)))
             if "backing-filename" in info or info["virtual-size"] != self.info["virtual_size"]:
@@ -157,7 +173,7 @@ class Bench(object):
             lab.virsh(src, "start", self.name, check=False)
         key = "nova_bw" if bw_kib else "nova"
         self.commands.setdefault(key, ["on %s as its user: %s" % (src, " ".join(map(shlex.quote, convert))),
-                                       "then on %s: %s" % (src, " ".join(map(shlex.quote, rsync)))])
+                                       "then here, as root: %s" % " ".join(map(shlex.quote, rsync))])
         stats = ferry_ship.parse_stats(done["copy"]["stdout"])
         return {"dir": "%s->%s" % (src, dst), "convert_s": done["convert"]["seconds"],
                 "copy_s": done["copy"]["seconds"], "copy_bytes": stats["bytes_sent"], "flat_bytes": flat_bytes}
@@ -182,9 +198,9 @@ class Bench(object):
             "ansible-playbook playbooks/migrate.yml " + " ".join("-e %s=%s" % (k, str(v).lower() if isinstance(v, bool)
                                                                               else v) for k, v in extra.items())
             + "   (via ansible-runner; instance/hosts as in this run)",
-            "its ship step, on %s: %s | ssh %s %s" % (src, " ".join(map(shlex.quote, ferry_ship.tar_create_argv(
-                lab.disk_path(src, self.name), "disk.qcow2"))), dst,
-                ferry_ship.tar_extract_remote(os.path.dirname(lab.disk_path(dst, self.name))))])
+            "its ship step, on %s: %s | %s" % (src, " ".join(map(shlex.quote, ferry_ship.tar_create_argv(
+                lab.disk_path(src, self.name), "disk.qcow2"))), " ".join(map(shlex.quote, ferry_ship.receive_argv(
+                    dst, {"area": "instance", "key": self.name, "name": "disk.qcow2"}))))])
         return {"dir": "%s->%s" % (src, dst), "bytes": res["bytes_shipped"], "rsync_s": ship["seconds"],
                 "ship_phase_s": res["phases_s"]["ship_delta"], "downtime_s": res["downtime_s"],
                 "total_s": res["total_s"], "playbook_s": wall, "overlay_file": ship["file_bytes"],
@@ -310,7 +326,8 @@ def report(b, argv, wall):
     for note in notes:
         print("  " + note)
     print("  bytes: baseline = rsync --stats 'Total bytes sent' (protocol level, before ssh); ferry = the tar "
-          "stream its ship module counted (bytes_shipped); seconds timed on the source host around each command "
+          "stream its ship module counted (bytes_shipped); seconds timed around each command (convert on the "
+          "source host, the baseline's copy here) "
           "(ferry's send: the ship task's `seconds`); phase/downtime from the move result.")
     if b.bw_kib:
         print("  * EMULATED link: rsync paces itself with --bwlimit=%d KiB/s over loopback (ferry's ship module "

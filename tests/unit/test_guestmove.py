@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_qcow2
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_qcow2, ferry_ship
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2
@@ -310,6 +310,10 @@ def test_plan_full_ship(full_plan):
     assert full_plan["allocated_bytes"] == (300 + 100 + 50 + 10 + 1) * MIB
     dests = [s["dest"] for s in full_plan["ship"]]
     assert len(set(dests)) == len(dests)
+    # where each lands as the target's peer dispatcher names it: the instance dir, by file name
+    assert [s["peer"] for s in full_plan["ship"]] == [{"area": "instance", "key": "vm1", "name": os.path.basename(d)}
+                                                      for d in dests]
+    assert all(ferry_ship.peer_dest(s, "vm1") == s["peer"] for s in full_plan["ship"])
 
 
 def test_plan_full_cache(full_plan):
@@ -682,6 +686,11 @@ def test_plan_tpm_emulator_state(tpm_files, swtpm, ships, refused):
                                                          "swtpm_dir": swtpm})
     assert [(s["src"], s["dest"]) for s in p["ship"] if s["target"] == "tpm"] == ships
     assert any("TPM" in r for r in p["refusals"]) is refused
+    for s in p["ship"]:
+        if s["target"] == "tpm":
+            assert s["peer"] == {"area": "tpm", "key": "11111111-2222-3333-4444-555555555555",
+                                 "name": "tpm2/tpm2-00.permall"}
+            assert ferry_ship.peer_dest(s, "vm1") == s["peer"]
 
 
 # --- a real definition from the lab: the operator-style guest virt-install made on hv-b1 ----------
