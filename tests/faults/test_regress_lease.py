@@ -189,3 +189,32 @@ def test_recover_releases_a_claim_left_by_a_killed_controller(guest_name):
     lab.ok(lab.run_playbook("recover.yml", instance=name))
     assert name + ".json" not in lab.claims("hv-b2")
     assert lab.dominfo("hv-b1", name)["state"] == "running"
+
+
+def test_a_move_no_host_can_be_claimed_for_ends_with_the_claims_report(guest_name):
+    """#5: a move whose every candidate refused the claim died with a templating error (a
+    non-boolean `when:` under ansible-core 2.19) instead of the claim's report.  The fix landed in
+    an earlier session, before this test existed: this test was not landed failing first.
+
+    The scheduler passes the target; at the barrier before the claim, another guest's live claim
+    takes all of the target's RAM, so the claim's re-check under the target's lock refuses."""
+    from tests.faults.test_real_faults import barrier
+    name = guest_name("nohost")
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="tiny", host="hv-b1"))
+    claims_dir = lab.inventory()[2]["hv-b2"]["ferry_claims_dir"]
+    filler = {"id": "filler", "instance": name + "-filler", "vcpus": 1, "memory_mb": 1 << 20, "disk_gb": 1.0,
+              "kind": "move", "created": time.time(), "expires": time.time() + 600}
+    path = "%s/%s-filler.json" % (claims_dir, name)
+    with barrier("before-claim") as (start, lift):
+        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        lab.ssh("hv-b2", "printf %%s %s > %s" % (shlex.quote(json.dumps(filler)), shlex.quote(path)))
+        try:
+            r = lift(t)
+        finally:
+            lab.ssh("hv-b2", "rm -f %s" % shlex.quote(path))
+    msg = "\n".join(r.failures())
+    assert r.rc != 0 and "No host could be claimed" in msg and "RamFilter" in msg, msg
+    assert "templat" not in msg.lower(), msg
+    assert lab.dominfo("hv-b1", name)["state"] == "running"
+    assert "<lease" not in meta_xml("hv-b1", name)
+    assert name + ".json" not in lab.claims("hv-b2")
