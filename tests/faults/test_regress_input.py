@@ -52,8 +52,6 @@ def named(var, msg):
     return re.search(r"(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])" % re.escape(var), msg) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8: bad names and flags are not refused up front in every playbook "
-                                       "with a message naming the variable")
 @pytest.mark.parametrize("playbook", sorted(PLAYBOOK_VARS))
 def test_bad_names_refused_before_anything_is_touched(playbook):
     """One batch per playbook: every variable it takes set to each bad name in turn."""
