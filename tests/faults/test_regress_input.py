@@ -80,7 +80,6 @@ def test_bad_flag_value_refused_not_read_as_false(guest_name):
     assert lab_state() == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 #11: confirm deletes whatever paths the metadata's old_disk/old_xml name")
 def test_same_host_confirm_deletes_nothing_outside_the_guest(guest_name):
     """A same-host resize records old_disk/old_xml in the guest's metadata; confirm deletes them.
     Pointed (by an edit of the metadata) at files of another guest and outside the instances dir,
@@ -101,6 +100,8 @@ def test_same_host_confirm_deletes_nothing_outside_the_guest(guest_name):
         for el in meta.iter():  # as virDomainSetMetadata takes it: libvirt adds the namespace
             el.tag = el.tag.split("}", 1)[-1]
         assert meta.find("old_disk") is not None and meta.find("old_xml") is not None, ET.tostring(meta)
+        original = ET.tostring(meta, encoding="unicode")
+        old_files = [meta.find("old_disk").text, meta.find("old_xml").text]
         meta.find("old_disk").text = "%s/%s/../%s-victim/disk.qcow2" % (idir, name, name)
         meta.find("old_xml").text = victims[1]
         forged = ET.tostring(meta, encoding="unicode")
@@ -112,6 +113,13 @@ def test_same_host_confirm_deletes_nothing_outside_the_guest(guest_name):
         assert r.rc != 0 and "outside" in msg and victims[1] in msg, msg
         xml = lab.virsh("hv-a1", "dumpxml", "--inactive", name)
         assert 'status type="str">finished' in xml  # refused before the move was marked confirming
+        assert lab.dominfo("hv-a1", name)["state"] == "running"
+        # with the metadata as the resize wrote it, confirm deletes the guest's own old files only
+        for where in ("--config", "--live"):
+            lab.virsh("hv-a1", "metadata", name, "--uri", uri, "--key", "ferry", "--set", original, where)
+        lab.ok(lab.run_playbook("confirm.yml", instance=name))
+        assert not any(lab.exists("hv-a1", f) for f in old_files), old_files
+        assert all(lab.exists("hv-a1", v) for v in victims)
         assert lab.dominfo("hv-a1", name)["state"] == "running"
     finally:
         lab.ssh("hv-a1", "rm -rf %s %s" % (other_dir, victims[1]))
