@@ -16,6 +16,12 @@ description:
   - With I(files), the domain stays and only those files are deleted, each unless a domain defined
     on this host (the guest included) uses it, or it is cached or shared (a same-host resize's
     old root disk at confirm).
+  - Deletes nothing outside the guest's own files. Every path it would delete (from I(files), or
+    from the definition) must be absolute, without C(..), and lie in the guest's instance
+    directory (I(instances_dir)/I(name)/) or the cache (whose files it keeps anyway), or be one of
+    the paths recorded in the guest's ferry metadata (C(disk_paths)); in the definition mode the
+    nvram file where libvirt puts it by default is accepted too. Otherwise the module fails, naming
+    each such path, before it deletes or undefines anything.
 version_added: "0.2.0"
 options:
   name:
@@ -60,6 +66,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+refused:
+  description: Why each path outside the guest's own files was refused (the module failed, deleting nothing).
+  returned: failure
+  type: list
 deleted:
   description: Files deleted.
   returned: always
@@ -74,15 +84,35 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_guestmove
+from ansible.module_utils import ferry_guestmove, ferry_libvirt, ferry_metadata, ferry_validate
 from ansible.module_utils.ferry_libvirt import run_module
+
+
+def refuse_outside(module, paths, dom, nvram_ok=False):
+    """Fail, deleting nothing, when a path lies outside the guest's instance dir and recorded paths."""
+    p = module.params
+    recorded = sorted(((ferry_metadata.from_domain_xml(dom["xml"]) if dom else {}).get("disk_paths") or {}).values())
+    allowed = recorded + ([ferry_libvirt.nvram_path(p["uri"], os.environ, os.path.expanduser("~"), p["name"])]
+                          if nvram_ok else [])
+    errors = []
+    for path in paths:
+        # the cache is allowed as the issue's rule has it, but purge never deletes a cached file
+        errors += ferry_validate.path_errors(path, [os.path.join(p["instances_dir"], p["name"]), p["cache_dir"]], allowed)
+    if errors:
+        module.fail_json(msg="refusing to delete anything of %s: %s" % (p["name"], "; ".join(errors)),
+                         refused=errors, deleted=[], kept=[])
 
 
 def purge(module, client):
     p = module.params
+    problems = ferry_validate.name_errors(p["name"], "instance", "name") + [
+        "instances_dir: %s" % e for e in ferry_validate.path_value_problems(p["instances_dir"])]
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     dom = client.domain(p["name"])
     out = {"changed": False, "deleted": [], "kept": []}
     if p["files"] is not None:
+        refuse_outside(module, p["files"], dom)
         xmls = {n: client.domain(n)["xml"] for n in client.domain_names()}
         delete, kept = ferry_guestmove.unused_files(p["files"], xmls, p["cache_dir"], p["shared_storage"])
         delete = [f for f in delete if os.path.lexists(f)]
@@ -100,6 +130,7 @@ def purge(module, client):
         if n != p["name"]:
             others[n] = client.domain(n)["xml"]
     delete, kept = ferry_guestmove.purge_plan(dom["xml"], others, p["cache_dir"], p["shared_storage"])
+    refuse_outside(module, delete, dom, nvram_ok=True)
     out.update(changed=True, kept=[{"path": k, "why": w} for k, w in kept])
     if module.check_mode:
         out["deleted"] = delete

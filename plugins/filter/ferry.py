@@ -10,9 +10,7 @@ _MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move, ferry_state  # noqa: E402
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move, ferry_state, ferry_validate  # noqa: E402
 
 
 def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
@@ -35,7 +33,7 @@ def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
 
 
 def ferry_valid_name(name):
-    return isinstance(name, str) and bool(NAME_RE.fullmatch(name))
+    return ferry_validate.is_valid_name(name, "instance")
 
 
 def ferry_boot_errors(instance, flavor, image, host, flavors, images, hosts, ignore_unreachable=False):

@@ -238,6 +238,16 @@ def swtpm_dir(uri, environ, home):
     return "/var/lib/libvirt/swtpm"
 
 
+def nvram_path(uri, environ, home, name):
+    """Where libvirt puts a domain's UEFI variables when its definition names no path: the
+    session daemon's config dir, or the system daemon's /var/lib/libvirt/qemu/nvram."""
+    if uri.endswith("/session"):
+        base = "%s/libvirt/qemu/nvram" % (environ.get("XDG_CONFIG_HOME") or home + "/.config")
+    else:
+        base = "/var/lib/libvirt/qemu/nvram"
+    return "%s/%s_VARS.fd" % (base, name)
+
+
 def parse_capabilities(xml_text):
     """Host arch, the domain types and machine types libvirt offers for it."""
     root = ET.fromstring(xml_text)
