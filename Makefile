@@ -8,7 +8,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # libvirt-dev); the lab playbook installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd
 
-.PHONY: all system venv lab lab-down demo status test unit integration faults lint bench molecule clean
+.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench molecule clean
 
 all: demo
 
@@ -65,6 +65,11 @@ test: lab
 # 8 concurrent moves): every fault point, its end state, peak commitment per host printed.
 faults: lab
 	FERRY_CONCURRENCY=20 $(BIN)/pytest -q -s -rA tests/faults
+
+# Mutant check: each tests/faults/mutants/*.patch puts a fixed defect back in a scratch worktree;
+# its regression test must fail there (the proof for fixes that landed before their tests).
+mutants: lab
+	bash tests/faults/mutants/run.sh
 
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab.
