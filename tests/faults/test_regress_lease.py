@@ -42,24 +42,24 @@ def running_on(name):
 
 def test_two_migrations_of_one_guest_at_once_one_is_refused(guest_name):
     """#1: two migrate.yml a second apart both passed validation from their own facts; nothing
-    marked the guest as being worked on."""
+    marked the guest as being worked on.
+
+    Made deterministic with two barriers: the second run has read its facts (no lease, no move)
+    and waits before taking the lease; the first has taken the lease and waits before claiming.
+    Then the second goes on: only the lease can refuse it (its facts say the guest is free)."""
+    from tests.faults.test_real_faults import barrier
     name = guest_name("race")
     lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="tiny", host="hv-b1"))
     ref = lab.write_pattern("hv-b1", name)
-    results = {}
-
-    def run(key):
-        results[key] = lab.run_playbook("migrate.yml", instance=name)
-
-    first = threading.Thread(target=run, args=("first",))
-    first.start()
-    time.sleep(1)
-    run("second")
-    first.join()
-    a, b = results["first"], results["second"]
+    with barrier("before-lease") as (start_second, lift_second), barrier("before-claim") as (start_first, lift_first):
+        second = start_second("migrate.yml", instance=name, target_host="hv-b2")
+        first = start_first("migrate.yml", instance=name, target_host="hv-b2")
+        assert "<lease" in meta_xml("hv-b1", name) and status("hv-b1", name) in (None, "", "none")
+        b = lift_second(second)
+        a = lift_first(first)
     assert a.rc == 0, a.failures()
     msg = "\n".join(b.failures())
-    assert b.rc != 0 and ("being worked on" in msg or "confirm or revert it first" in msg), msg
+    assert b.rc != 0 and "being worked on" in msg, msg
     assert running_on(name) == ["hv-b2"]
     assert lab.domain_state("hv-b1", name) == "shut off"
     assert "rc=0" in lab.compare("hv-b2", lab.disk_path("hv-b2", name), ref)
