@@ -10,8 +10,11 @@ of a kill."""
 import json
 import re
 import shlex
+import subprocess
 import threading
 import time
+
+import pytest
 
 
 from tests.integration import lab
@@ -218,3 +221,30 @@ def test_a_move_no_host_can_be_claimed_for_ends_with_the_claims_report(guest_nam
     assert lab.dominfo("hv-b1", name)["state"] == "running"
     assert "<lease" not in meta_xml("hv-b1", name)
     assert name + ".json" not in lab.claims("hv-b2")
+
+
+@pytest.mark.parametrize("op", ["confirm", "revert"])
+def test_a_failed_confirm_or_revert_releases_its_lease_and_a_rerun_finishes_it(guest_name, op):
+    """A confirm (revert) whose step fails after it marked the move releases its lease on both
+    copies, so a re-run finishes it at once instead of waiting for the lease to expire.  The fault:
+    the copy it deletes lies in a directory its host's user may not write (the purge refuses whole,
+    before undefining anything)."""
+    name, ref = _migrated(guest_name, op[:3] + "f")
+    victim = "hv-b1" if op == "confirm" else "hv-b2"
+    idir = lab.disk_path(victim, name).rsplit("/", 1)[0]
+    subprocess.run(["chmod", "a-w", idir], check=True)  # as root: the host's user cannot write it
+    try:
+        r = lab.run_playbook(op + ".yml", instance=name)
+        msg = "\n".join(r.failures())
+        assert r.rc != 0 and "lease was released on" in msg, msg
+        for h in ("hv-b1", "hv-b2"):
+            if lab.domain_state(h, name) != "absent":
+                assert "<lease" not in meta_xml(h, name), "%s's failed %s left its lease on %s" % (name, op, h)
+        assert status("hv-b2" if op == "confirm" else "hv-b1", name) == op + "ing"
+    finally:
+        subprocess.run(["chmod", "u+w", idir], check=True)
+    lab.ok(lab.run_playbook(op + ".yml", instance=name))  # at once: no lease to wait for
+    keeps, gone = ("hv-b2", "hv-b1") if op == "confirm" else ("hv-b1", "hv-b2")
+    assert status(keeps, name) == op + "ed" and lab.domain_state(gone, name) == "absent"
+    assert running_on(name) == [keeps]
+    assert "rc=0" in lab.compare(keeps, lab.disk_path(keeps, name), ref)
