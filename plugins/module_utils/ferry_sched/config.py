@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.ferry_sched.filters import FILTERS
+from ansible.module_utils.ferry_sched.resolve import RATIO_KEYS
 from ansible.module_utils.ferry_sched.weights import WEIGHERS
 
 # Nova's default ``enabled_filters`` from the RamFilter/DiskFilter era
@@ -88,6 +89,7 @@ def resolve_config(config: dict | None) -> dict:
         cfg[key] = int(cfg[key])
     cfg["enabled_filters"] = _known_names(cfg["enabled_filters"], FILTERS, "filter")
     cfg["weighers"] = _known_names(cfg["weighers"], WEIGHERS, "weigher")
+    cfg["_config_ratios"] = {k: (cfg[k], "config") for k in RATIO_KEYS}
     cfg["ignored_keys"] = sorted(k for k in given if k not in DEFAULT_CONFIG)
     return cfg
 

@@ -82,36 +82,35 @@ def _tally(host):
     }
 
 
-def host_state(host: dict, cfg: dict) -> dict:
-    """Nova HostState equivalent: totals, used, free (before ratios), and the host's settings.
+class HostState(dict):
+    """A host's state as a dict whose usage part (what _tally counts over its domains and claims)
+    is computed on first access: filters that run before the resource filters (retry, AZ,
+    compute) remove hosts without paying for counting their domains."""
 
-    free_ram_mb = memory_mb - reserved_host_memory_mb - used (resource
-    tracker ``_update_usage_from_instances``); free_disk_mb likewise with
-    reserved_host_disk_mb; ratios are applied by the filters and CPUWeigher,
-    as Nova does. ``names`` holds the names and UUIDs of the instances
-    there (domains and pending claims); ``groups`` (group, member) pairs.
-    ``settings`` is resolve.host_settings(): ratios, aggregate values, AZs,
-    resolved once per host per request.
-    """
+    __slots__ = ()
+
+    def __missing__(self, key):
+        if key in _USAGE_KEYS and "vcpus_used" not in self:
+            self.update(_usage_fields(self["host"], self["_cfg"]))
+            return self[key]
+        raise KeyError(key)
+
+
+_USAGE_KEYS = frozenset((
+    "vcpus_used", "memory_mb_used", "free_ram_mb", "disk_mb_used", "free_disk_mb", "io_ops",
+    "num_io_ops", "num_instances", "names", "groups",
+))
+
+
+def _usage_fields(host, cfg):
     usage = _tally(host)
     cap = host.get("capacity") or {}
     mem_total = cap.get("memory_mb") or 0
     disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
-    settings = resolve.host_settings(host, cfg)
     return {
-        "name": host["name"],
-        "host": host,
-        "az": host.get("az"),
-        "azs": settings["azs"],
-        "settings": settings,
-        "vcpus_total": cap.get("vcpus") or 0,
         "vcpus_used": usage["vcpus"],
-        "memory_mb_total": mem_total,
-        "total_usable_ram_mb": mem_total,
         "memory_mb_used": usage["memory_mb"],
         "free_ram_mb": mem_total - cfg["reserved_host_memory_mb"] - usage["memory_mb"],
-        "disk_mb_total": disk_total_mb,
-        "total_usable_disk_gb": disk_total_mb / 1024.0,
         "disk_mb_used": usage["disk_gb"] * 1024.0,
         "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - usage["disk_gb"] * 1024.0,
         "io_ops": usage["io_ops"],
@@ -120,3 +119,26 @@ def host_state(host: dict, cfg: dict) -> dict:
         "names": frozenset(usage["names"]),
         "groups": usage["groups"],
     }
+
+
+def host_state(host: dict, cfg: dict, cache: dict | None = None) -> dict:
+    """Nova HostState equivalent: totals, used, free (before ratios), and the host's settings.
+
+    free_ram_mb = memory_mb - reserved_host_memory_mb - used (resource
+    tracker ``_update_usage_from_instances``); free_disk_mb likewise with
+    reserved_host_disk_mb; ratios are applied by the filters and CPUWeigher,
+    as Nova does. ``names`` holds the names and UUIDs of the instances
+    there (domains and pending claims); ``groups`` (group, member) pairs.
+    Usage is counted on first access (HostState). ``settings`` is
+    resolve.host_settings(): ratios, aggregate values, AZs, resolved once per
+    host per request (``cache``: see resolve.host_settings).
+    """
+    cap = host.get("capacity") or {}
+    mem_total = cap.get("memory_mb") or 0
+    disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
+    settings = resolve.host_settings(host, cfg, cache)
+    return HostState(
+        name=host["name"], host=host, _cfg=cfg, az=host.get("az"), azs=settings["azs"], settings=settings,
+        vcpus_total=cap.get("vcpus") or 0, memory_mb_total=mem_total, total_usable_ram_mb=mem_total,
+        disk_mb_total=disk_total_mb, total_usable_disk_gb=disk_total_mb / 1024.0,
+    )

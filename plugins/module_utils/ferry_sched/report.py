@@ -114,7 +114,12 @@ def _weight_lines(weights):
 def _settings_lines(settings):
     lines = []
     for host, entry in settings.items():
-        parts = ", ".join(f"{k} {'-' if d['value'] is None else _n(d['value'], 3)} ({d['source']})"
-                          for k, d in entry.items())
+        parts = ", ".join(f"{k} {_value(d['value'])} ({d['source']})" for k, d in entry.items())
         lines.append(f"Settings of {host} not from ferry_scheduler: {parts}")
     return lines
+
+
+def _value(value):
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else _n(value, 3)

@@ -64,9 +64,21 @@ def group_context(request: dict, states: list) -> dict:
     if not name or not policy:
         return {"group": None, "policy": None, "members": frozenset(), "group_hosts": frozenset(),
                 "max_server_per_host": 1}
-    members = {member for hs in states if hs["groups"] for g, member in hs["groups"] if g == name}
+    # from the facts directly (one look at each domain), so that hosts whose usage no filter
+    # needs are never counted
+    members, where = set(), {}
+    for hs in states:
+        host = hs["host"]
+        for inst in host.get("instances") or ():
+            sg = inst.get("server_group")
+            if sg and sg.get("name") == name:
+                members.add(inst.get("name"))
+                where.setdefault(inst.get("name"), set()).add(hs["name"])
+        for c in host.get("claims") or ():
+            if not c.get("expired"):
+                where.setdefault(c.get("instance"), set()).add(hs["name"])
     members.discard(request.get("instance"))
-    group_hosts = frozenset(hs["name"] for hs in states if not hs["names"].isdisjoint(members))
+    group_hosts = frozenset(h for m in members for h in where.get(m, ()))
     rules = group.get("rules") or {}
     return {
         "group": name,

@@ -93,7 +93,7 @@ def host_ratios(host: dict) -> dict:
     return out
 
 
-def host_settings(host: dict, cfg: dict) -> dict:
+def host_settings(host: dict, cfg: dict, cache: dict | None = None) -> dict:
     """Everything per host that filters and weighers read beyond usage, resolved once.
 
     Returns {"ratio": {key: (value, source)}  the host's own ratio else the configured one
@@ -103,27 +103,70 @@ def host_settings(host: dict, cfg: dict) -> dict:
              "bad": {key: raw values}  aggregate values that did not cast (Nova logs and falls back),
              "metadata": comma-split aggregate metadata,
              "azs": (az, ...), "az_source": "aggregate a,b" | "ferry_az" | "default"}
+
+    ``cache`` (one dict per request) shares the aggregate part between hosts in the same
+    aggregates (same names and metadata), so 10,000 hosts in a few aggregates resolve each
+    combination once.
     """
-    name = host.get("name")
-    own = host_ratios(host)
-    ratio = {k: ((own[k], f"host {name}") if k in own else (cfg[k], CONFIG)) for k in RATIO_KEYS}
-    per_key, metadata = {}, {}
-    for agg in host.get("aggregates") or ():
-        agg_name = agg.get("name")
-        for key, value in (agg.get("metadata") or {}).items():
-            text = _text(value)
-            metadata.setdefault(key, set()).update(x.strip() for x in text.split(","))
-            if key in NUMERIC_KEYS:
-                per_key.setdefault(key, {}).setdefault(text, []).append(agg_name)
-    aggregate, bad = {}, {}
-    for key, values in per_key.items():
-        try:
-            aggregate[key] = smallest(values, NUMERIC_KEYS[key])
-        except ValueError:
-            bad[key] = sorted(values)
-    azs, az_source = _azs(host, metadata, per_key_names(host, AZ_KEY), cfg.get("default_availability_zone"))
-    return {"ratio": ratio, "aggregate": aggregate, "bad": bad, "metadata": metadata,
+    own = host.get("allocation_ratios")
+    if own:
+        mine = host_ratios(host)
+        name = host.get("name")
+        ratio = {k: ((mine[k], f"host {name}") if k in mine else (cfg[k], CONFIG)) for k in RATIO_KEYS}
+    else:
+        ratio = cfg.get("_config_ratios") or {k: (cfg[k], CONFIG) for k in RATIO_KEYS}
+    aggs = host.get("aggregates") or ()
+    part = _aggregate_part(aggs, cache)
+    if part["azs"]:
+        azs, az_source = part["azs"], part["az_source"]
+    elif host.get("az"):
+        azs, az_source = (host["az"],), "ferry_az"
+    else:
+        default = cfg.get("default_availability_zone")
+        azs, az_source = ((default,) if default else ()), "default"
+    return {"ratio": ratio, "aggregate": part["aggregate"], "bad": part["bad"], "metadata": part["metadata"],
             "azs": azs, "az_source": az_source}
+
+
+_EMPTY_PART = {"aggregate": {}, "bad": {}, "metadata": {}, "azs": (), "az_source": None}
+
+
+def _aggregate_part(aggs, cache):
+    if not aggs:
+        return _EMPTY_PART
+    key = metas = None
+    if cache is not None:
+        # hosts naming the same aggregates with the same metadata share one resolution; a host
+        # whose copy of an aggregate differs is resolved on its own
+        key = tuple(a.get("name") for a in aggs)
+        metas = [a.get("metadata") for a in aggs]
+        found = cache.get(key)
+        if found is not None:
+            if found[0] == metas:
+                return found[1]
+            key = None
+    per_key, metadata, az_names = {}, {}, []
+    for agg in aggs:
+        agg_name = agg.get("name")
+        for mkey, value in (agg.get("metadata") or {}).items():
+            text = _text(value)
+            metadata.setdefault(mkey, set()).update(x.strip() for x in text.split(","))
+            if mkey in NUMERIC_KEYS:
+                per_key.setdefault(mkey, {}).setdefault(text, []).append(agg_name)
+            elif mkey == AZ_KEY:
+                az_names.append(str(agg_name))
+    aggregate, bad = {}, {}
+    for mkey, values in per_key.items():
+        try:
+            aggregate[mkey] = smallest(values, NUMERIC_KEYS[mkey])
+        except ValueError:
+            bad[mkey] = sorted(values)
+    azs = tuple(sorted(v for v in metadata.get(AZ_KEY, ()) if v))
+    part = {"aggregate": aggregate, "bad": bad, "metadata": metadata, "azs": azs,
+            "az_source": "aggregate " + ",".join(sorted(set(az_names))) if azs else None}
+    if key is not None:
+        cache[key] = (metas, part)
+    return part
 
 
 def per_key_names(host, key):

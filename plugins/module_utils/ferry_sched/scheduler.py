@@ -21,7 +21,8 @@ def schedule(hosts: list, request: dict, config: dict | None = None) -> dict:
     Raises ValueError for an unknown filter or weigher in the config.
     """
     cfg = resolve_config(config)
-    states = [host_state(h, cfg) for h in hosts or ()]
+    cache = {}  # aggregate settings shared by hosts in the same aggregates, for this request
+    states = [host_state(h, cfg, cache) for h in hosts or ()]
     ctx = build_context(request, states, cfg)
     steps = pre_filter_steps(request, cfg) + [(n, FILTERS[n]) for n in cfg["enabled_filters"]]
     survivors, filter_entries = run_filters(states, ctx, steps)

@@ -5,6 +5,7 @@ ServerGroupAntiAffinityFilter."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 
 def same_host_filter(hs, ctx):
@@ -66,13 +67,33 @@ def simple_cidr_affinity_filter(hs, ctx):
     near = ctx["cidr_near"]
     if not near:
         return None
-    try:
-        net = ipaddress.ip_network(f"{near}{ctx['cidr']}", strict=False)
-    except ValueError:
+    net = _network(near, ctx["cidr"])
+    if net is None:
         return f"hint build_near_host_ip {near}{ctx['cidr']} is not a network"
     have = hs["host"].get("host_ip")
-    try:
-        addr = ipaddress.ip_address(have)
-    except (TypeError, ValueError):
+    addr = _address(have)
+    if addr is None:
         return f"host address {have!r} is not an IP address (host_ip from ansible_host)"
-    return None if addr in net else f"host address {addr} is not in {net}"
+    if addr[0] == net[0] and addr[1] & net[2] == net[1]:
+        return None
+    return f"host address {have} is not in {near}{ctx['cidr']}"
+
+
+def _address(text):
+    """(version, int) of an address; IPv4 through inet_aton (fast for 10,000 hosts)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        if text.count(".") == 3:
+            return 4, int.from_bytes(socket.inet_aton(text), "big")
+        return 6, int(ipaddress.IPv6Address(text))
+    except (OSError, ValueError):
+        return None
+
+
+def _network(near, cidr):
+    try:
+        net = ipaddress.ip_network(f"{near}{cidr}", strict=False)
+    except ValueError:
+        return None
+    return net.version, int(net.network_address), int(net.netmask)

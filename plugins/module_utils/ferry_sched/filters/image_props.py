@@ -17,7 +17,13 @@ def image_properties_filter(hs, ctx):
     host = hs["host"]
     wanted = (img["arch"], img["hv_type"], img["vm_mode"])
     if any(wanted):
-        supported = supported_instances(host)
+        key = (host.get("arch"), host.get("domain_type"), host.get("hypervisor_type"))
+        cache = ctx.setdefault("_supported", {})
+        supported = cache.get(key) if not host.get("supported_instances") else None
+        if supported is None:
+            supported = supported_instances(host)
+            if not host.get("supported_instances"):
+                cache[key] = supported
         if not any(_triple_matches(wanted, t) for t in supported):
             return f"image wants {_triple_text(wanted)}, host runs {_supported_text(supported)}"
         version = host.get("hypervisor_version")
