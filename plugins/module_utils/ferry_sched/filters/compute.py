@@ -38,6 +38,8 @@ def capability(hs, path):
     first = path[0]
     if first in COMPUTED:
         cur = hs[first]
+        if isinstance(cur, float) and cur.is_integer():  # Nova's counts are integers: 0, not 0.0
+            cur = int(cur)
     else:
         caps = host.get("capabilities") or {}
         cur = caps.get(first) if first in caps else host.get(first)
