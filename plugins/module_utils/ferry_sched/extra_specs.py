@@ -49,22 +49,33 @@ def extra_spec_match(value, req) -> bool:
     first word that is no operator means plain string equality with the
     whole of ``req``. A non-numeric value under a numeric op does not match.
     """
-    value, req = spec_str(value), spec_str(req) or ""
+    return compile_spec(req)(value)
+
+
+def compile_spec(req):
+    """``req`` parsed once: a predicate over a value, as extra_spec_match (a request's specs are
+    checked against every host, so they are parsed once per request)."""
+    req = spec_str(req) or ""
     words = req.split()
     op = words[0] if words else None
     method = _SPEC_OPS.get(op)
     if op != "<or>" and method is None:
-        return value == req
-    if value is None:
-        return False
+        return lambda value: spec_str(value) == req
     if op == "<or>":
-        return value in words[1::2]
+        options = frozenset(words[1::2])
+        return lambda value: value is not None and spec_str(value) in options
     if len(words) < 2:
-        return False
-    try:
-        return bool(method(value, words[1:] if op == "<all-in>" else words[1]))
-    except ValueError:
-        return False
+        return lambda value: False
+    arg = words[1:] if op == "<all-in>" else words[1]
+
+    def match(value):
+        if value is None:
+            return False
+        try:
+            return bool(method(spec_str(value), arg))
+        except ValueError:
+            return False
+    return match
 
 
 def capability_specs(extra_specs: dict) -> list:

@@ -42,18 +42,22 @@ def _tally(host):
     disk = 0.0
     names, uuids, groups = set(), set(), []
     instances = host.get("instances") or ()
+    add_name, add_uuid = names.add, uuids.add
     for inst in instances:
-        name = inst.get("name")
-        names.add(name)
-        vcpus += inst.get("vcpus") or 0
-        mem += inst.get("memory_mb") or 0
-        disk += inst.get("disk_gb") or 0.0
-        if inst.get("task_state"):
+        get = inst.get
+        name = get("name")
+        add_name(name)
+        vcpus += get("vcpus") or 0
+        mem += get("memory_mb") or 0
+        disk += get("disk_gb") or 0.0
+        if get("task_state"):
             io_ops += 1
-        if inst.get("uuid"):
-            uuids.add(inst["uuid"])
-        if inst.get("server_group"):
-            groups.append((inst["server_group"].get("name"), name))
+        uuid = get("uuid")
+        if uuid:
+            add_uuid(uuid)
+        group = get("server_group")
+        if group:
+            groups.append((group.get("name"), name))
     defined = len(names)
     claims = host.get("claims") or ()
     domains = {inst.get("name"): inst for inst in instances} if claims else {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.ferry_sched.extra_specs import aggregate_specs, capability_specs
+from ansible.module_utils.ferry_sched.extra_specs import aggregate_specs, capability_specs, compile_spec
 from ansible.module_utils.ferry_sched.image_props import image_requirements
 
 
@@ -26,8 +26,11 @@ def build_context(request: dict, states: list, cfg: dict) -> dict:
         "retry_attempt": retry.get("num_attempts") or 0,
         "same_host": frozenset(_as_list(hints.get("same_host"))),
         "different_host": frozenset(_as_list(hints.get("different_host"))),
-        "capability_specs": capability_specs(flavor.get("extra_specs") or {}),
-        "aggregate_specs": aggregate_specs(flavor.get("extra_specs") or {}),
+        # each spec with its predicate, parsed once per request
+        "capability_specs": [(k, path, req, scoped, compile_spec(req))
+                             for k, path, req, scoped in capability_specs(flavor.get("extra_specs") or {})],
+        "aggregate_specs": [(k, meta_key, req, compile_spec(req))
+                            for k, meta_key, req in aggregate_specs(flavor.get("extra_specs") or {})],
         "image": image_requirements(image.get("properties") or {}, cfg["image_properties_default_architecture"]),
         "image_props": image.get("properties") or {},
         "cidr_near": hints.get("build_near_host_ip"),

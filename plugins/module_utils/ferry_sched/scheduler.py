@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 
 from ansible.module_utils.ferry_sched.config import resolve_config
@@ -21,6 +22,18 @@ def schedule(hosts: list, request: dict, config: dict | None = None) -> dict:
     Raises ValueError for an unknown filter or weigher in the config.
     """
     cfg = resolve_config(config)
+    # no reference cycles are made here: the cyclic collector would only walk the caller's host
+    # facts (tens of thousands of dicts for 10,000 hosts) again and again
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _schedule(hosts, request, cfg)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _schedule(hosts, request, cfg):
     cache = {}  # aggregate settings shared by hosts in the same aggregates, for this request
     states = [host_state(h, cfg, cache) for h in hosts or ()]
     ctx = build_context(request, states, cfg)

@@ -9,7 +9,7 @@ load.py; the AZ filter in availability_zone.py.
 
 from __future__ import annotations
 
-from ansible.module_utils.ferry_sched.extra_specs import extra_spec_match, spec_str
+from ansible.module_utils.ferry_sched.extra_specs import spec_str
 
 
 def aggregate_instance_extra_specs_filter(hs, ctx):
@@ -20,11 +20,11 @@ def aggregate_instance_extra_specs_filter(hs, ctx):
     if not specs:
         return None
     meta = hs["settings"]["metadata"]
-    for key, meta_key, req in specs:
+    for key, meta_key, req, match in specs:
         values = meta.get(meta_key)
         if not values:
             return f"no aggregate sets {meta_key} (flavor {key} wants {spec_str(req)!r})"
-        if not any(extra_spec_match(v, req) for v in values):
+        if not any(match(v) for v in values):
             return f"aggregate {meta_key}={'|'.join(sorted(values))}, flavor wants {spec_str(req)!r}"
     return None
 

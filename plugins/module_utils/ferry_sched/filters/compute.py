@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from ansible.module_utils.ferry_sched.extra_specs import extra_spec_match, spec_str
+from ansible.module_utils.ferry_sched.extra_specs import spec_str
 from ansible.module_utils.ferry_sched.host_state import COMPUTED
 
 
@@ -61,12 +61,12 @@ def compute_capabilities_filter(hs, ctx):
     only when the host has it (a capability, a host fact, or a computed value such as
     ``free_ram_mb``, ``free_disk_mb``, ``vcpus_used``); ``hw:maxphysaddr_bits`` requires
     ``cpu_info:maxphysaddr:bits`` >= it; other scopes are ignored."""
-    for key, path, req, scoped in ctx["capability_specs"]:
+    for key, path, req, scoped, match in ctx["capability_specs"]:
         if not scoped and not _has(hs, key):
             continue
         have = capability(hs, path)
         if have is None:
             return f"lacks capability {key} (flavor wants {spec_str(req)!r})"
-        if not extra_spec_match(have, req):
+        if not match(have):
             return f"{key} is {spec_str(have)!r}, flavor wants {spec_str(req)!r}"
     return None
