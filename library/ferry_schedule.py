@@ -231,7 +231,9 @@ report:
           weighers: {RAMWeigher: {raw: 3584, normalized: 1.0, multiplier: 1.0, weighted: 1.0}}
           total: 1.0
     host_settings:
-      description: For the chosen host and alternates, each setting not taken from I(config), with its value and source (C(aggregate NAME) or C(host NAME)).
+      description:
+        - For the chosen host and alternates, each setting not taken from I(config), with its
+          value and source (C(aggregate NAME) or C(host NAME)).
       type: dict
       sample: {hv-b2: {ram_allocation_ratio: {value: 2.0, source: aggregate overcommit}}}
     hosts_considered:
