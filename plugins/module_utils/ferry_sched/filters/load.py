@@ -12,12 +12,15 @@ from ansible.module_utils.ferry_sched import resolve
 from ansible.module_utils.ferry_sched.filters._util import source_text
 
 
+def _below(count, what, key, hs, ctx, aggregate):
+    """count < the limit (the aggregates' smallest, else the configured one): None, else why."""
+    limit, source = (resolve.aggregate_limit(hs["settings"], key, ctx["cfg"]) if aggregate
+                     else (ctx["cfg"][key], "config"))
+    return None if count < limit else f"{count} {what}, max {limit}{source_text(source)}"
+
+
 def _io_ops(hs, ctx, aggregate):
-    limit, source = (resolve.aggregate_limit(hs["settings"], "max_io_ops_per_host", ctx["cfg"]) if aggregate
-                     else (ctx["cfg"]["max_io_ops_per_host"], "config"))
-    if hs["io_ops"] < limit:
-        return None
-    return f"{hs['io_ops']} I/O operations in flight, max {limit}{source_text(source)}"
+    return _below(hs["io_ops"], "I/O operations in flight", "max_io_ops_per_host", hs, ctx, aggregate)
 
 
 def io_ops_filter(hs, ctx):
@@ -31,11 +34,7 @@ def aggregate_io_ops_filter(hs, ctx):
 
 
 def _num_instances(hs, ctx, aggregate):
-    limit, source = (resolve.aggregate_limit(hs["settings"], "max_instances_per_host", ctx["cfg"]) if aggregate
-                     else (ctx["cfg"]["max_instances_per_host"], "config"))
-    if hs["num_instances"] < limit:
-        return None
-    return f"{hs['num_instances']} instances, max {limit}{source_text(source)}"
+    return _below(hs["num_instances"], "instances", "max_instances_per_host", hs, ctx, aggregate)
 
 
 def num_instances_filter(hs, ctx):

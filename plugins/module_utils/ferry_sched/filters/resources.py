@@ -20,15 +20,30 @@ def _ratio(hs, key, aggregate):
     return resolve.aggregate_ratio(settings, key) if aggregate else settings["ratio"][key]
 
 
-def _ram(hs, ctx, aggregate):
-    want, total = ctx["req_ram_mb"], hs["memory_mb_total"]
+def _room(want, want_text, total, free, ratio_source, amount):
+    """Nova's pre-Placement check: never more than the host has in total, else
+    total * ratio - (total - free) >= want. None when it fits, else the reason."""
     if total < want:
-        return f"needs {n(want)} MiB, host has only {n(total)} MiB in total"
-    ratio, source = _ratio(hs, "ram_allocation_ratio", aggregate)
-    usable = total * ratio - (total - hs["free_ram_mb"])
+        return f"needs {want_text}, host has only {amount(total)} in total"
+    ratio, source = ratio_source
+    usable = total * ratio - (total - free)
     if usable >= want:
         return None
-    return f"needs {n(want)} MiB, {n(usable)} MiB free at ratio {ratio}{source_text(source)}"
+    return f"needs {want_text}, {amount(usable)} free at ratio {ratio}{source_text(source)}"
+
+
+def _mib(value):
+    return f"{n(value)} MiB"
+
+
+def _gib(value_mb):
+    return f"{n(value_mb / 1024.0)} GiB"
+
+
+def _ram(hs, ctx, aggregate):
+    want = ctx["req_ram_mb"]
+    return _room(want, _mib(want), hs["memory_mb_total"], hs["free_ram_mb"],
+                 _ratio(hs, "ram_allocation_ratio", aggregate), _mib)
 
 
 def ram_filter(hs, ctx):
@@ -69,15 +84,9 @@ def aggregate_core_filter(hs, ctx):
 
 
 def _disk(hs, ctx, aggregate):
-    want, total = ctx["req_disk_mb"], hs["disk_mb_total"]
-    if total < want:
-        return f"needs {n(want / 1024.0)} GiB disk, host has only {n(total / 1024.0)} GiB in total"
-    ratio, source = _ratio(hs, "disk_allocation_ratio", aggregate)
-    usable = total * ratio - (total - hs["free_disk_mb"])
-    if usable >= want:
-        return None
-    return (f"needs {n(want / 1024.0)} GiB disk, {n(usable / 1024.0)} GiB free at ratio {ratio}"
-            f"{source_text(source)}")
+    want = ctx["req_disk_mb"]
+    return _room(want, _gib(want) + " disk", hs["disk_mb_total"], hs["free_disk_mb"],
+                 _ratio(hs, "disk_allocation_ratio", aggregate), _gib)
 
 
 def disk_filter(hs, ctx):
