@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
+_NAME = itemgetter("name")
+
 
 def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
     """Run one check over hosts: (survivors, report entry)."""
@@ -23,7 +27,7 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
             kept.append(hs)
         else:
             removed.append({"host": hs["name"], "reason": reason})
-    return kept, {"name": name, "removed": removed, "remaining": [hs["name"] for hs in kept]}
+    return kept, {"name": name, "removed": removed, "remaining": list(map(_NAME, kept))}
 
 
 def _ignore_check(hs, ctx):

@@ -67,7 +67,9 @@ def simple_cidr_affinity_filter(hs, ctx):
     near = ctx["cidr_near"]
     if not near:
         return None
-    net = _network(near, ctx["cidr"])
+    if "_cidr_net" not in ctx:  # parsed once per request
+        ctx["_cidr_net"] = _network(near, ctx["cidr"])
+    net = ctx["_cidr_net"]
     if net is None:
         return f"hint build_near_host_ip {near}{ctx['cidr']} is not a network"
     have = hs["host"].get("host_ip")
