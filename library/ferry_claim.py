@@ -47,7 +47,25 @@ options:
     type: dict
     default: {}
   config:
-    description: Scheduler settings (ratios, reserved resources).
+    description:
+      - Scheduler settings (ratios, reserved resources, C(enabled_filters)).
+      - The re-check runs C(ComputeFilter) and, for RAM, vCPUs and disk, the filters
+        C(enabled_filters) names (C(RamFilter) and/or C(AggregateRamFilter), and so on; the plain
+        filter when it names neither), with the ratios resolved as the scheduler resolves them.
+    type: dict
+    default: {}
+  aggregates:
+    description:
+      - The host's aggregates (C(ferry_aggregates)), a list of C({name, metadata}); their
+        C(ram_allocation_ratio), C(cpu_allocation_ratio) and C(disk_allocation_ratio) metadata
+        are read by the Aggregate* filters of the re-check.
+    type: list
+    elements: dict
+    default: []
+  allocation_ratios:
+    description:
+      - The host's own allocation ratios (C(ferry_allocation_ratios), keys C(ram), C(cpu),
+        C(disk)); they win over the ratios in I(config).
     type: dict
     default: {}
   host:
@@ -137,7 +155,8 @@ def claim(module):
                                            p["claims_dir"], kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK))
         finally:
             client.close()
-        facts.update(name=p["host"], enabled=True, az=None)
+        facts.update(name=p["host"], enabled=True, az=None, aggregates=p["aggregates"],
+                     allocation_ratios=p["allocation_ratios"])
         fits, report = ferry_claim.recheck(facts, p["instance"], p["flavor"], p["config"])
         if not fits:
             module.fail_json(msg="claim refused on re-check: " + report, report=report)
@@ -158,6 +177,8 @@ def main():
             claims_dir=dict(type="path", required=True),
             storage_dir=dict(type="path"),
             declared=dict(type="dict", default={}),
+            aggregates=dict(type="list", elements="dict", default=[]),
+            allocation_ratios=dict(type="dict", default={}),
             config=dict(type="dict", default={}),
             host=dict(type="str", default="this host"),
             uri=dict(type="str", default="qemu:///session"),

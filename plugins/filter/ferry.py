@@ -27,7 +27,8 @@ def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
             "name": name, "az": hv.get("ferry_az"), "reachable": False, "enabled": False,
             "disabled_reason": "unreachable: %s" % reason if res.get("unreachable") else "facts failed: %s" % reason,
             "capacity": {"vcpus": 0, "memory_mb": 0, "disk_gb": 0}, "used": {}, "free": {},
-            "instances": [], "claims": [], "aggregates": [], "capabilities": {},
+            "instances": [], "claims": [], "aggregates": list(hv.get("ferry_aggregates") or []), "capabilities": {},
+            "allocation_ratios": dict(hv.get("ferry_allocation_ratios") or {}),
         })
     return hosts
 
