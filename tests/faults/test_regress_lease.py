@@ -248,3 +248,29 @@ def test_a_failed_confirm_or_revert_releases_its_lease_and_a_rerun_finishes_it(g
     assert status(keeps, name) == op + "ed" and lab.domain_state(gone, name) == "absent"
     assert running_on(name) == [keeps]
     assert "rc=0" in lab.compare(keeps, lab.disk_path(keeps, name), ref)
+
+
+def test_recover_decides_on_the_state_read_under_the_lease(guest_name):
+    """recover.yml read the guest's state, then took over the lease: a move whose lease had only
+    expired (its controller slow, not dead) could finish in between, and recover then rolled back
+    a guest already running on its target.  Two barriers: recover has read its facts (move in
+    flight: roll back) and waits before the lease; the slow move goes on and finishes; recover then
+    takes the lease, decides again on what it reads under it, and keeps the finished move."""
+    from tests.faults.test_real_faults import barrier
+    name = guest_name("rul")
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="tiny", host="hv-b1"))
+    ref = lab.write_pattern("hv-b1", name)
+    with barrier("after-ship") as (start_move, lift_move), \
+            barrier("recover-before-lease") as (start_recover, lift_recover):
+        move = start_move("migrate.yml", instance=name, target_host="hv-b2", ferry_lease_ttl=3)
+        time.sleep(4)  # the slow move's lease has expired: recover may take it over
+        rec = start_recover("recover.yml", instance=name)
+        m = lift_move(move)
+        assert m.rc == 0, m.failures()
+        r = lift_recover(rec)
+    assert r.rc == 0, r.failures()
+    assert "instead of rollback" in r.stdout, r.stdout[-3000:]
+    assert running_on(name) == ["hv-b2"]
+    assert status("hv-b2", name) == "finished" and status("hv-b1", name) == "finished"
+    assert "rc=0" in lab.compare("hv-b2", lab.disk_path("hv-b2", name), ref)
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
