@@ -403,3 +403,39 @@ def test_optional_questions_have_no_default_anywhere():
     for name in TEMPLATES:
         for q in template(name)["survey_spec"]["spec"]:
             assert q["required"] or "default" not in q, (name, q["variable"])
+
+
+# ---------------------------------------------------------------------------------------------
+# A blank optional answer: AWX sends nothing, or (some UI versions, awx#16205) null or "".  The
+# validate play already takes null and "" as not given; the playbooks' own decisions must too.
+
+
+def play_var(playbook, play_name, var):
+    (play,) = [p for p in load(os.path.join(ROOT, playbook)) if p.get("name") == play_name]
+    if var in (play.get("vars") or {}):
+        return play["vars"][var]
+    for role in play.get("roles") or []:
+        if isinstance(role, dict) and var in (role.get("vars") or {}):
+            return role["vars"][var]
+    raise AssertionError("%s: %s not found in play %r" % (playbook, var, play_name))
+
+
+def render(expr, variables):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expr))
+
+
+@pytest.mark.parametrize("blank", [{}, {"flavor": None}, {"flavor": ""}])
+def test_plan_without_a_flavor_answer_plans_a_migration(blank):
+    expr = play_var("playbooks/plan.yml", "Plan a resize or migration", "ferry_move_kind")
+    assert render(expr, dict(blank, instance="web01")) == "migrate"
+    assert render(expr, {"instance": "web01", "flavor": "m1.large"}) == "resize"
+
+
+@pytest.mark.parametrize("blank", [{}, {"server_group": None}, {"server_group": ""}])
+def test_boot_without_a_server_group_answer_joins_none(blank):
+    expr = play_var("playbooks/boot.yml", "Boot a guest", "ferry_boot_server_group")
+    assert render(expr, dict(blank, server_group_policy=None)) is None
+    assert render(expr, {"server_group": "g1", "server_group_policy": None}) == {"name": "g1", "policy": "anti-affinity"}
+    assert render(expr, {"server_group": "g1", "server_group_policy": "affinity"}) == {"name": "g1", "policy": "affinity"}
