@@ -34,10 +34,11 @@ TEMPLATES = sorted(f[:-4] for f in os.listdir(TEMPLATES_DIR) if f.endswith(".yml
 # The operations AWX must offer (issue 10): one template each.
 EXPECTED = {"boot", "plan", "resize", "migrate", "confirm", "revert", "recover", "adopt", "evacuate",
             "enable_host", "disable_host"}
-# Spec variables a survey deliberately does not ask: site settings kept in the inventory.  A survey
-# answer is an extra var and would override every host's value.
-INVENTORY_LEVEL = {"ferry_shared_storage", "ferry_lease_ttl", "ferry_libvirt_timeout",
-                   "ferry_default_schedule_zone"}
+# Spec variables a survey deliberately does not ask: site settings kept in the inventory (a survey
+# answer is an extra var and would override every host's value), and files the playbook writes on
+# the controller, which under AWX is the job's throw-away execution environment.
+NOT_ASKED = {"ferry_shared_storage", "ferry_lease_ttl", "ferry_libvirt_timeout", "ferry_default_schedule_zone",
+             "ferry_plan_html", "ferry_evacuate_artifacts_dir", "ferry_evacuate_plan_html"}
 # AWX's question types (awx/api/views JobTemplateSurveySpec.ALLOWED_TYPES) and their answers' types.
 AWX_TYPES = {"text": str, "textarea": str, "password": str, "multiplechoice": str, "multiselect": str,
              "integer": int, "float": float}
@@ -311,8 +312,7 @@ def expected_question(var, spec):
         q.update(type="integer")
         q.update({k: spec[k] for k in ("min", "max") if spec.get(k) is not None})
     elif kind == "text":  # free text (a reason): as long as the spec allows
-        q.update(type="text", min=1 if required else 0)
-        q.update({"max": spec["max"]} if spec.get("max") is not None else {})
+        q.update(type="text", min=1 if required else 0, max=spec.get("max") or fv.TEXT_MAX)
     else:
         raise AssertionError("%s: no survey type for spec kind %r (a path list is inventory-level)" % (var, kind))
     return q
@@ -323,7 +323,7 @@ def agreement_problems(survey, spec):
     questions = {q["variable"]: q for q in survey["spec"]}
     for var in sorted(set(questions) - set(spec)):
         out.append("%s: asked by the survey, not in the playbook's spec (never validated)" % var)
-    for var in sorted(set(spec) - set(questions) - INVENTORY_LEVEL):
+    for var in sorted(set(spec) - set(questions) - NOT_ASKED):
         out.append("%s: in the playbook's spec, not asked by the survey" % var)
     for var in sorted(set(questions) & set(spec)):
         q, want = questions[var], expected_question(var, spec[var])
