@@ -19,6 +19,8 @@ description:
     flavor the guest's domain is not at, so the host holds both until confirm.
   - Supports check mode (the re-check runs, nothing is written).
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   instance:
     description: Guest name.
@@ -72,10 +74,6 @@ options:
     description: Inventory name of this host (used in the report).
     type: str
     default: this host
-  uri:
-    description: libvirt URI.
-    type: str
-    default: qemu:///session
   ttl:
     description: Seconds the claim lives unless renewed (with the operation's lease); with
       I(state=renewed), C(0) keeps the claim without expiry until it is released.

@@ -16,11 +16,9 @@ description:
     C(qemu-img check), then the domain is defined from I(xml) with ferry's I(metadata) and started
     when I(state=running).
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   name:
     description: The guest's domain name.
     type: str

@@ -14,11 +14,9 @@ description:
   - Claims in flight are read from the host's claims directory.
   - Read-only; supports check mode.
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
-  uri:
-    description: libvirt connection URI on the host.
-    type: str
-    default: qemu:///session
   name:
     description: Inventory name of the host (copied into the result).
     type: str

@@ -19,15 +19,13 @@ description:
   - With I(state=absent) the holder's lease is released; a lease of another operation is left alone.
   - The guest's metadata as read under the lock is returned, so the caller decides on fresh state.
 version_added: "0.3.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: The guest's domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   lock_dir:
     description: Directory of this host's lock file (the claims directory).
     type: path

@@ -23,15 +23,13 @@ description:
     nvram file where libvirt puts it by default is accepted too. Otherwise the module fails, naming
     each such path, before it deletes or undefines anything.
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: The guest's domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   cache_dir:
     description: This host's image cache directory.
     type: path
