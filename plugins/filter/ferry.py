@@ -217,6 +217,7 @@ class FilterModule(object):
             "ferry_recovery_plan": ferry_recovery_plan,
             "ferry_move_settled": ferry_move_settled,
             "ferry_move_result": ferry_move.result,
+            "ferry_move_line": ferry_move.one_line,
             "ferry_move_plan": ferry_move_plan,
             "ferry_safe_text": ferry_safe_text,
             "ferry_pick": ferry_pick,

@@ -91,13 +91,21 @@ def migration_record(mid, kind, status, role, source, target, old_flavor, new_fl
     return rec
 
 
-def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor):
+# The phases of a move as the ferry callback shows them: (name, from mark, to mark).  `locate` (the
+# facts play before the move starts) is measured by the callback from the playbook's start.
+PHASES = (("schedule", "start", "scheduled"), ("claim", "scheduled", "claimed"), ("prepare", "claimed", "prepared"),
+          ("pre-copy", None, None), ("stop", "prepared", "stopped"), ("final ship", "stopped", "shipped"),
+          ("finish+start", "shipped", "running"))
+
+
+def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor, instance=None):
     """The move's result: JSON-able, printed and kept as stats."""
     def span(a, b):
-        return round(times[b] - times[a], 3) if a in times and b in times else None
+        return round(float(times[b]) - float(times[a]), 3) if a in times and b in times else None
     return {
-        "migration_id": mid, "kind": kind, "source": source, "target": target,
+        "migration_id": mid, "kind": kind, "instance": instance, "source": source, "target": target,
         "old_flavor": old_flavor, "new_flavor": new_flavor,
+        "started_at": round(float(times["start"]), 3) if "start" in times else None,
         "phases_s": {
             "schedule_claim": span("start", "claimed"),
             "prepare_target": span("claimed", "prepared"),
@@ -105,12 +113,24 @@ def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor)
             "ship_delta": span("stopped", "shipped"),
             "rebase_define_start": span("shipped", "running"),
         },
+        # pre-copy does not exist yet (issue 9): its phase is null, not zero
+        "phases": [{"phase": n, "s": span(a, b) if a else None} for n, a, b in PHASES],
         "downtime_s": span("prepared", "running"),
         "total_s": span("start", "running"),
         "bytes_shipped": (ship or {}).get("bytes_sent", 0),
         "overlay_bytes": (ship or {}).get("allocated_bytes", 0),
         "base_image": (base or {}).get("fetched_from"),
     }
+
+
+def one_line(res):
+    """A move's result as one line (the play's report; the callback adds the phase table)."""
+    mib = (res.get("bytes_shipped") or 0) / 1048576.0
+    flavor = res.get("old_flavor") if res.get("old_flavor") == res.get("new_flavor") else "%s -> %s" % (
+        res.get("old_flavor"), res.get("new_flavor"))
+    return "%s %s: %s -> %s (%s), downtime %s s, total %s s, %.1f MiB shipped, base %s" % (
+        res.get("kind"), res.get("instance") or "?", res.get("source"), res.get("target"), flavor,
+        res.get("downtime_s"), res.get("total_s"), mib, res.get("base_image"))
 
 
 def adoption_metadata(guest, host, flavors, image_shas, now=None):

@@ -51,7 +51,7 @@ def playbook_specs():
     """{variable: spec} over every playbook's validate play (the operation settings' types)."""
     import yaml
     specs = {}
-    for f in sorted(os.listdir(os.path.join(ROOT, "playbooks"))):
+    for f in sorted(f for f in os.listdir(os.path.join(ROOT, "playbooks")) if f.endswith(".yml")):
         with open(os.path.join(ROOT, "playbooks", f)) as fh:
             plays = yaml.safe_load(fh)
         for role in (plays[0].get("roles") or []) if plays else []:

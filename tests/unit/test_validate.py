@@ -379,8 +379,9 @@ PLAYBOOKS = {
     "delete.yml": {"instance": "instance", "ferry_shared_storage": "paths", **LEASE, "ferry_delete_takeover": "bool"},
     "adopt.yml": {"instance": "instance", "host": "host", "ferry_root_disk": "device", "ferry_shared_storage": "paths"},
     "status.yml": {"ferry_shared_storage": "paths"},
+    "cache_prune.yml": {"host": "host", "image": "image", "ferry_cache_min_age": "int", "ferry_libvirt_timeout": "int"},
 }
-REQUIRED = {"boot.yml": {"instance", "flavor", "image"}, "resize.yml": {"instance", "flavor"}}
+REQUIRED = {"boot.yml": {"instance", "flavor", "image"}, "resize.yml": {"instance", "flavor"}, "cache_prune.yml": set()}
 
 
 def _validate_spec(playbook):
