@@ -38,7 +38,7 @@ def phase_lines(res, playbook_start=None):
         res.get("kind"), res.get("instance") or "?", res.get("source"), res.get("target"),
         res.get("downtime_s"), res.get("total_s"))]
     for name, secs in rows:
-        out.append("  %-13s %s" % (name, "-" if secs is None else "%7.1f s" % secs))
+        out.append("  phase %-13s %s" % (name, "-" if secs is None else "%7.1f s" % secs))
     return out
 
 

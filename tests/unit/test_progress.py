@@ -108,7 +108,7 @@ def test_phase_table_of_a_move():
                             "m1.small", "m1.small", "web01")
     lines = _callback().phase_lines(res, playbook_start=95.0)
     assert lines[0] == "ferry: migrate web01: hv-a1 -> hv-a2, downtime 4.5 s, total 14.5 s"
-    table = {m.group(1): m.group(2) for m in (re.match(r"^  (\S+(?: \S+)?)\s+(-|\d+\.\d s)$", x) for x in lines[1:]) if m}
+    table = {m.group(1): m.group(2) for m in (re.match(r"^  phase (\S+(?: \S+)?)\s+(-|\d+\.\d s)$", x) for x in lines[1:]) if m}
     assert len(table) == 8, lines
     assert table["locate"] == "5.0 s" and table["schedule"] == "1.0 s"
     assert table["claim"] == "1.5 s" and table["prepare"] == "7.5 s"
