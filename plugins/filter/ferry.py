@@ -207,6 +207,7 @@ class FilterModule(object):
             "ferry_status_table": ferry_status_table,
             "ferry_locate": ferry_move.locate,
             "ferry_move_hosts": ferry_move_hosts,
+            "ferry_precopy_split": ferry_guestmove.precopy_split,
             "ferry_move_errors": ferry_move_errors,
             "ferry_move_request": ferry_move.move_request,
             "ferry_flavor_of": ferry_move.flavor_of,

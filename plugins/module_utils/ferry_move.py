@@ -92,10 +92,12 @@ def migration_record(mid, kind, status, role, source, target, old_flavor, new_fl
 
 
 # The phases of a move as the ferry callback shows them: (name, from mark, to mark).  `locate` (the
-# facts play before the move starts) is measured by the callback from the playbook's start.
+# facts play before the move starts) is measured by the callback from the playbook's start.  With
+# pre-copy, `prepare` ends where the pre-copy starts (precopy_start) and the pre-copy runs to
+# `prepared`; without it the pre-copy phase is null.
 PHASES = (("schedule", "start", "scheduled"), ("claim", "scheduled", "claimed"), ("prepare", "claimed", "prepared"),
-          ("pre-copy", None, None), ("stop", "prepared", "stopped"), ("final ship", "stopped", "shipped"),
-          ("finish+start", "shipped", "running"))
+          ("pre-copy", "precopy_start", "prepared"), ("stop", "prepared", "stopped"),
+          ("final ship", "stopped", "shipped"), ("finish+start", "shipped", "running"))
 
 
 def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor, instance=None):
@@ -113,11 +115,13 @@ def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor,
             "ship_delta": span("stopped", "shipped"),
             "rebase_define_start": span("shipped", "running"),
         },
-        # pre-copy does not exist yet (issue 9): its phase is null, not zero
-        "phases": [{"phase": n, "s": span(a, b) if a else None} for n, a, b in PHASES],
+        "phases": [{"phase": n, "s": span("claimed", "precopy_start") if n == "prepare" and "precopy_start" in times
+                    else span(a, b)} for n, a, b in PHASES],
         "downtime_s": span("prepared", "running"),
         "total_s": span("start", "running"),
         "bytes_shipped": (ship or {}).get("bytes_sent", 0),
+        "precopy_bytes": (ship or {}).get("precopy_bytes", 0),
+        "final_bytes": (ship or {}).get("final_bytes", (ship or {}).get("bytes_sent", 0)),
         "overlay_bytes": (ship or {}).get("allocated_bytes", 0),
         "base_image": (base or {}).get("fetched_from"),
     }
