@@ -8,7 +8,8 @@ module: ferry_ship
 short_description: Ship a stopped guest's files to another hypervisor, holes kept, and verify them
 description:
   - Runs on the source hypervisor. Refuses to read the guest's files while its domain is active
-    (its qemu process exists).
+    (its qemu process exists), unless I(frozen) says they are a pre-copy's frozen disks; even then
+    a file the running guest has open as a writable disk is refused.
   - Each file (a qcow2 overlay, a standalone qcow2 or raw disk, an nvram file, a TPM state file) is
     hashed, then streamed with C(tar --sparse) over SSH straight to the target host (never through
     the controller). Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
@@ -46,6 +47,12 @@ options:
     description: Bandwidth limit in KiB/s (0 = none).
     type: int
     default: 0
+  frozen:
+    description:
+      - The files are disks frozen by a pre-copy snapshot (read-only backing files now), so they may
+        be read while the guest runs; a file the running guest writes is still refused.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -94,7 +101,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_imagecache, ferry_ship
+from ansible.module_utils import ferry_domxml, ferry_imagecache, ferry_ship
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -107,11 +114,22 @@ def ship(module):
     client = LibvirtClient(p["uri"])
     try:
         dom = client.domain(p["domain"])
+        live = client.conn.lookupByName(p["domain"]).XMLDesc(0) if dom is not None and dom["state"] not in (
+            "shutoff", "crashed") else None
     finally:
         client.close()
-    if dom is not None and dom["state"] not in ("shutoff", "crashed"):
+    if live is not None and not p["frozen"]:
         module.fail_json(msg="refusing to read %s's files: domain %s is %s (its qemu process still runs)"
                          % (p["domain"], p["domain"], dom["state"]))
+    if live is not None:
+        # a running guest: only files it no longer writes may be read (a pre-copy's frozen disks,
+        # now read-only backing files of its snapshot overlays); never a disk it has open as its top
+        written = {os.path.normpath(d["path"]) for d in ferry_domxml.disks(ferry_domxml.parse(live))
+                   if d.get("path") and not d.get("readonly")}
+        busy = [f["src"] for f in p["files"] if os.path.normpath(f["src"]) in written]
+        if busy or not p["files"]:
+            module.fail_json(msg="refusing to read %s's files: domain %s is %s and writes %s (its qemu process "
+                             "still runs)" % (p["domain"], p["domain"], dom["state"], ", ".join(busy) or "them"))
     out = {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0, "seconds": 0.0}
     for f in p["files"]:
         if not os.path.isfile(f["src"]):
@@ -160,6 +178,7 @@ def main():
             domain=dict(type="str", required=True),
             uri=dict(type="str", default="qemu:///session"),
             bwlimit=dict(type="int", default=0),
+            frozen=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
