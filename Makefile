@@ -77,6 +77,7 @@ mutants: lab
 bench: lab
 	$(BIN)/python tests/bench/bench_scheduler.py
 	$(BIN)/python tests/bench/bench_ship.py
+	$(BIN)/python tests/bench/bench_precopy.py
 
 # molecule scenario on the shared lab: create = playbooks/lab.yml (builds it, or changes nothing
 # when it is up), converge boots/resizes/confirms mol-web1, testinfra verifies, cleanup deletes it.
