@@ -38,26 +38,11 @@ def host_usage(host: dict) -> dict:
 
 def _tally(host):
     """One pass over a host's domains and claims (see host_usage)."""
-    vcpus = mem = io_ops = 0
-    disk = 0.0
-    names, uuids, groups = set(), set(), []
     instances = host.get("instances") or ()
-    add_name, add_uuid = names.add, uuids.add
-    for inst in instances:
-        get = inst.get
-        name = get("name")
-        add_name(name)
-        vcpus += get("vcpus") or 0
-        mem += get("memory_mb") or 0
-        disk += get("disk_gb") or 0.0
-        if get("task_state"):
-            io_ops += 1
-        uuid = get("uuid")
-        if uuid:
-            add_uuid(uuid)
-        group = get("server_group")
-        if group:
-            groups.append((group.get("name"), name))
+    try:
+        vcpus, mem, disk, io_ops, names, uuids, groups = _count(instances)
+    except KeyError:  # a domain without some key: counted as if the key were None, as .get() reads it
+        vcpus, mem, disk, io_ops, names, uuids, groups = _count([_Lenient(inst) for inst in instances])
     defined = len(names)
     claims = host.get("claims") or ()
     domains = {inst.get("name"): inst for inst in instances} if claims else {}
@@ -84,6 +69,39 @@ def _tally(host):
         "num_instances": len(names), "pending_claims": len(names) - defined,
         "names": names | uuids, "uuids": uuids, "groups": groups,
     }
+
+
+def _count(instances):
+    """Sums over domains, read by subscript (faster than .get for thousands of hosts): (vcpus,
+    memory_mb, disk_gb, io_ops, names, uuids, groups); KeyError for a domain missing a key."""
+    vcpus = mem = io_ops = 0
+    disk = 0.0
+    names, uuids, groups = set(), set(), []
+    add_name, add_uuid = names.add, uuids.add
+    for inst in instances:
+        name = inst["name"]
+        add_name(name)
+        vcpus += inst["vcpus"] or 0
+        mem += inst["memory_mb"] or 0
+        disk += inst["disk_gb"] or 0.0
+        if inst["task_state"]:
+            io_ops += 1
+        uuid = inst["uuid"]
+        if uuid:
+            add_uuid(uuid)
+        group = inst["server_group"]
+        if group:
+            groups.append((group.get("name"), name))
+    return vcpus, mem, disk, io_ops, names, uuids, groups
+
+
+class _Lenient(dict):
+    """A domain whose missing keys read as None (what .get gives)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        return None
 
 
 class HostState(dict):
