@@ -106,17 +106,36 @@ def host_settings(host: dict, cfg: dict, cache: dict | None = None) -> dict:
 
     ``cache`` (one dict per request) shares the aggregate part between hosts in the same
     aggregates (same names and metadata), so 10,000 hosts in a few aggregates resolve each
-    combination once.
+    combination once; hosts without ratios of their own that resolve to the same part (and the
+    same ``ferry_az`` where their aggregates set no AZ) share one settings dict, which nobody
+    changes.
     """
     own = host.get("allocation_ratios")
+    part = _aggregate_part(host.get("aggregates") or (), cache)
+    if own or cache is None:
+        return _settings(host, cfg, part, own)
+    az = None if part["azs"] else host.get("az")
+    if not isinstance(az, (str, type(None))):
+        return _settings(host, cfg, part, own)
+    shared = cache.setdefault(_SHARED_SETTINGS, {})
+    found = shared.get((id(part), az))
+    if found is None or found[0] is not part:  # found[0] keeps part alive: its id is not reused
+        found = shared[(id(part), az)] = (part, _settings(host, cfg, part, own))
+    return found[1]
+
+
+# the key in a host_settings cache under which the shared settings dicts are kept (the other
+# keys are tuples of aggregate names)
+_SHARED_SETTINGS = object()
+
+
+def _settings(host, cfg, part, own):
     if own:
         mine = host_ratios(host)
         name = host.get("name")
         ratio = {k: ((mine[k], f"host {name}") if k in mine else (cfg[k], CONFIG)) for k in RATIO_KEYS}
     else:
         ratio = cfg.get("_config_ratios") or {k: (cfg[k], CONFIG) for k in RATIO_KEYS}
-    aggs = host.get("aggregates") or ()
-    part = _aggregate_part(aggs, cache)
     if part["azs"]:
         azs, az_source = part["azs"], part["az_source"]
     elif host.get("az"):
