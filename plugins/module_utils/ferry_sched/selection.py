@@ -17,15 +17,30 @@ from functools import partial
 from itertools import compress, repeat
 from operator import is_, is_not, itemgetter
 
+from ansible.module_utils.ferry_sched.filters._util import name_in, screened
+
 _NAME = itemgetter("name")
 _IS_NONE = partial(is_, None)
 _IS_NOT_NONE = partial(is_not, None)
 
 
 def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
-    """Run one check over hosts: (survivors, report entry)."""
-    # the loop over thousands of hosts runs in C (map/compress); only removed hosts are visited
-    reasons = list(map(check, states, repeat(ctx, len(states))))
+    """Run one check over hosts: (survivors, report entry).
+
+    A check with a screen (filters._util.screened) is called only for the hosts its screen
+    flags: the others pass."""
+    # the loops over thousands of hosts run in C (map/compress); only removed hosts are visited
+    screen = getattr(check, "screen", None)
+    flags = screen(states, ctx) if screen is not None else True
+    if flags is None:
+        reasons = []
+    elif flags is True:
+        reasons = list(map(check, states, repeat(ctx, len(states))))
+    else:
+        reasons = [None] * len(states)
+        flagged = list(compress(range(len(states)), flags))
+        for i, reason in zip(flagged, map(check, map(states.__getitem__, flagged), repeat(ctx))):
+            reasons[i] = reason
     if reasons.count(None) == len(reasons):
         kept, removed = list(states), []
     else:
@@ -35,6 +50,7 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
     return kept, {"name": name, "removed": removed, "remaining": list(map(_NAME, kept))}
 
 
+@screened(name_in("ignore_hosts"))
 def _ignore_check(hs, ctx):
     return "in ignore_hosts" if hs["name"] in ctx["ignore_hosts"] else None
 

@@ -7,11 +7,22 @@ Nova: ``nova/scheduler/filters/compute_filter.py`` (ComputeFilter),
 from __future__ import annotations
 
 import json
+from operator import itemgetter, methodcaller, not_
 
 from ansible.module_utils.ferry_sched.extra_specs import spec_str
+from ansible.module_utils.ferry_sched.filters._util import screened
 from ansible.module_utils.ferry_sched.host_state import COMPUTED
 
+_HOST = itemgetter("host")
+_ENABLED, _REACHABLE = methodcaller("get", "enabled", True), methodcaller("get", "reachable", True)
 
+
+def _compute_screen(states, ctx):
+    hosts = list(map(_HOST, states))
+    return map(not_, map(all, zip(map(_ENABLED, hosts), map(_REACHABLE, hosts))))
+
+
+@screened(_compute_screen)
 def compute_filter(hs, ctx):
     """ComputeFilter: the compute service must be enabled and up: here ``enabled`` and
     ``reachable`` from host facts."""
