@@ -38,6 +38,16 @@ def host_usage(host: dict) -> dict:
 
 def _tally(host):
     """One pass over a host's domains and claims (see host_usage)."""
+    vcpus, mem, disk, io_ops, names, uuids, groups, defined = _counts(host)
+    return {
+        "vcpus": vcpus, "memory_mb": mem, "disk_gb": disk, "io_ops": io_ops,
+        "num_instances": len(names), "pending_claims": len(names) - defined,
+        "names": names | uuids, "uuids": uuids, "groups": groups,
+    }
+
+
+def _counts(host):
+    """_tally as a tuple: (vcpus, memory_mb, disk_gb, io_ops, names, uuids, groups, number of domains)."""
     instances = host.get("instances") or ()
     try:
         vcpus, mem, disk, io_ops, names, uuids, groups = _count(instances)
@@ -64,11 +74,7 @@ def _tally(host):
             vcpus += other.get("vcpus") or 0
             mem += other.get("memory_mb") or 0
             disk += other.get("disk_gb") or 0.0
-    return {
-        "vcpus": vcpus, "memory_mb": mem, "disk_gb": float(disk), "io_ops": io_ops,
-        "num_instances": len(names), "pending_claims": len(names) - defined,
-        "names": names | uuids, "uuids": uuids, "groups": groups,
-    }
+    return vcpus, mem, float(disk), io_ops, names, uuids, groups, defined
 
 
 def _count(instances):
@@ -105,41 +111,44 @@ class _Lenient(dict):
 
 
 class HostState(dict):
-    """A host's state as a dict whose usage part (what _tally counts over its domains and claims)
-    is computed on first access: filters that run before the resource filters (retry, AZ,
-    compute) remove hosts without paying for counting their domains."""
+    """A host's state as a dict whose capacity and usage part (what _tally counts over its
+    domains and claims) is computed on first access: filters that run before the resource filters
+    (retry, AZ, compute) remove hosts without paying for counting their domains."""
 
     __slots__ = ()
 
     def __missing__(self, key):
-        if key in _USAGE_KEYS and "vcpus_used" not in self:
+        if key in _LAZY_KEYS and "vcpus_used" not in self:
             self.update(_usage_fields(self["host"], self["_cfg"]))
             return self[key]
         raise KeyError(key)
 
 
-_USAGE_KEYS = frozenset((
+_LAZY_KEYS = frozenset((
+    "vcpus_total", "memory_mb_total", "total_usable_ram_mb", "disk_mb_total", "total_usable_disk_gb",
     "vcpus_used", "memory_mb_used", "free_ram_mb", "disk_mb_used", "free_disk_mb", "io_ops",
     "num_io_ops", "num_instances", "names", "groups",
 ))
 
 
 def _usage_fields(host, cfg):
-    usage = _tally(host)
+    vcpus, mem, disk, io_ops, names, uuids, groups, _ = _counts(host)
     cap = host.get("capacity") or {}
     mem_total = cap.get("memory_mb") or 0
     disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
     return {
-        "vcpus_used": usage["vcpus"],
-        "memory_mb_used": usage["memory_mb"],
-        "free_ram_mb": mem_total - cfg["reserved_host_memory_mb"] - usage["memory_mb"],
-        "disk_mb_used": usage["disk_gb"] * 1024.0,
-        "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - usage["disk_gb"] * 1024.0,
-        "io_ops": usage["io_ops"],
-        "num_io_ops": usage["io_ops"],
-        "num_instances": usage["num_instances"],
-        "names": frozenset(usage["names"]),
-        "groups": usage["groups"],
+        "vcpus_total": cap.get("vcpus") or 0, "memory_mb_total": mem_total, "total_usable_ram_mb": mem_total,
+        "disk_mb_total": disk_total_mb, "total_usable_disk_gb": disk_total_mb / 1024.0,
+        "vcpus_used": vcpus,
+        "memory_mb_used": mem,
+        "free_ram_mb": mem_total - cfg["reserved_host_memory_mb"] - mem,
+        "disk_mb_used": disk * 1024.0,
+        "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - disk * 1024.0,
+        "io_ops": io_ops,
+        "num_io_ops": io_ops,
+        "num_instances": len(names),
+        "names": frozenset(names | uuids),
+        "groups": groups,
     }
 
 
@@ -151,16 +160,10 @@ def host_state(host: dict, cfg: dict, cache: dict | None = None) -> dict:
     reserved_host_disk_mb; ratios are applied by the filters and CPUWeigher,
     as Nova does. ``names`` holds the names and UUIDs of the instances
     there (domains and pending claims); ``groups`` (group, member) pairs.
-    Usage is counted on first access (HostState). ``settings`` is
+    Capacity and usage are computed on first access (HostState). ``settings`` is
     resolve.host_settings(): ratios, aggregate values, AZs, resolved once per
     host per request (``cache``: see resolve.host_settings).
     """
-    cap = host.get("capacity") or {}
-    mem_total = cap.get("memory_mb") or 0
-    disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
     settings = resolve.host_settings(host, cfg, cache)
-    return HostState(
-        name=host["name"], host=host, _cfg=cfg, az=host.get("az"), azs=settings["azs"], settings=settings,
-        vcpus_total=cap.get("vcpus") or 0, memory_mb_total=mem_total, total_usable_ram_mb=mem_total,
-        disk_mb_total=disk_total_mb, total_usable_disk_gb=disk_total_mb / 1024.0,
-    )
+    return HostState(name=host["name"], host=host, _cfg=cfg, az=host.get("az"), azs=settings["azs"],
+                     settings=settings)
