@@ -14,6 +14,7 @@ from ansible.module_utils.ferry_sched.filters._util import screened
 from ansible.module_utils.ferry_sched.host_state import COMPUTED
 
 _HOST = itemgetter("host")
+_COMPUTED = frozenset(COMPUTED)
 _ENABLED, _REACHABLE = methodcaller("get", "enabled", True), methodcaller("get", "reachable", True)
 
 
@@ -37,7 +38,7 @@ def compute_filter(hs, ctx):
 
 def _has(hs, key):
     host = hs["host"]
-    return key in COMPUTED or key in (host.get("capabilities") or {}) or key in host
+    return key in _COMPUTED or key in (host.get("capabilities") or {}) or key in host
 
 
 def capability(hs, path):
@@ -47,7 +48,7 @@ def capability(hs, path):
     _get_capabilities does; text that is not JSON, or a missing key, gives None."""
     host = hs["host"]
     first = path[0]
-    if first in COMPUTED:
+    if first in _COMPUTED:
         cur = hs[first]
         if isinstance(cur, float) and cur.is_integer():  # Nova's counts are integers: 0, not 0.0
             cur = int(cur)
