@@ -59,14 +59,12 @@ def weigher_weights(name: str, states: list, ctx: dict) -> dict:
     norm = normalize(raw, minval=minval)
     cfg = ctx["cfg"]
     default = cfg[mult_key]
-    # resolved once per distinct aggregate settings (hosts in the same aggregates share them)
-    found = {}
-    pairs = []
-    for aggregate in map(_AGGREGATE, map(_SETTINGS, states)):
-        pair = found.get(id(aggregate))
-        if pair is None:
-            pair = found[id(aggregate)] = (aggregate.get(mult_key) or (default, resolve.CONFIG), aggregate)
-        pairs.append(pair[0])
+    # resolved once per distinct aggregate settings (hosts in the same aggregates share them;
+    # ``aggregates`` keeps each alive, so its id stands for it)
+    aggregates = list(map(_AGGREGATE, map(_SETTINGS, states)))
+    distinct = dict(zip(map(id, aggregates), aggregates))
+    resolved = {i: aggregate.get(mult_key) or (default, resolve.CONFIG) for i, aggregate in distinct.items()}
+    pairs = list(map(resolved.__getitem__, map(id, aggregates)))
     mults, sources = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
     return {"name": name, "multiplier": mults, "multiplier_source": sources, "raw": raw, "normalized": norm,
             "weighted": list(map(mul, mults, norm))}
