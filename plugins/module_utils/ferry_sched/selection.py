@@ -13,15 +13,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 from itertools import compress, repeat
-from operator import is_, is_not, itemgetter
+from operator import itemgetter
 
 from ansible.module_utils.ferry_sched.filters._util import name_in, screened
 
 _NAME = itemgetter("name")
-_IS_NONE = partial(is_, None)
-_IS_NOT_NONE = partial(is_not, None)
 
 
 def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
@@ -29,25 +26,27 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
 
     A check with a screen (filters._util.screened) is called only for the hosts its screen
     flags: the others pass."""
-    # the loops over thousands of hosts run in C (map/compress); only removed hosts are visited
+    # the loops over thousands of hosts run in C (map/compress/slices); Python visits only the
+    # hosts a screen flags and those removed
     screen = getattr(check, "screen", None)
     flags = screen(states, ctx) if screen is not None else True
     if flags is None:
-        reasons = []
+        removed = []
     elif flags is True:
         reasons = list(map(check, states, repeat(ctx, len(states))))
+        removed = [] if reasons.count(None) == len(reasons) else \
+            [(i, reason) for i, reason in enumerate(reasons) if reason is not None]
     else:
-        reasons = [None] * len(states)
         flagged = list(compress(range(len(states)), flags))
-        for i, reason in zip(flagged, map(check, map(states.__getitem__, flagged), repeat(ctx))):
-            reasons[i] = reason
-    if reasons.count(None) == len(reasons):
-        kept, removed = list(states), []
-    else:
-        kept = list(compress(states, map(_IS_NONE, reasons)))
-        removed = [{"host": hs["name"], "reason": reason}
-                   for hs, reason in compress(zip(states, reasons), map(_IS_NOT_NONE, reasons))]
-    return kept, {"name": name, "removed": removed, "remaining": list(map(_NAME, kept))}
+        removed = [(i, reason) for i, reason in zip(flagged, map(check, map(states.__getitem__, flagged), repeat(ctx)))
+                   if reason is not None]
+    kept, start = [], 0
+    for i, _ in removed:
+        kept += states[start:i]
+        start = i + 1
+    kept += states[start:]
+    return kept, {"name": name, "removed": [{"host": states[i]["name"], "reason": reason} for i, reason in removed],
+                  "remaining": list(map(_NAME, kept))}
 
 
 @screened(name_in("ignore_hosts"))
