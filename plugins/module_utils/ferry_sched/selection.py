@@ -19,27 +19,26 @@ from operator import itemgetter
 from ansible.module_utils.ferry_sched.filters._util import name_in, screened
 
 _NAME = itemgetter("name")
+_SETTINGS = itemgetter("settings")
 
 
 def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
     """Run one check over hosts: (survivors, report entry).
 
     A check with a screen (filters._util.screened) is called only for the hosts its screen
-    flags: the others pass."""
+    flags: the others pass. A check marked per_settings is called once per distinct settings."""
     # the loops over thousands of hosts run in C (map/compress/slices); Python visits only the
     # hosts a screen flags and those removed
     screen = getattr(check, "screen", None)
     flags = screen(states, ctx) if screen is not None else True
     if flags is None:
         removed = []
-    elif flags is True:
-        reasons = list(map(check, states, repeat(ctx, len(states))))
-        removed = [] if reasons.count(None) == len(reasons) else \
-            [(i, reason) for i, reason in enumerate(reasons) if reason is not None]
     else:
-        flagged = list(compress(range(len(states)), flags))
-        removed = [(i, reason) for i, reason in zip(flagged, map(check, map(states.__getitem__, flagged), repeat(ctx)))
-                   if reason is not None]
+        flagged = range(len(states)) if flags is True else list(compress(range(len(states)), flags))
+        checked = states if flags is True else list(map(states.__getitem__, flagged))
+        reasons = (_per_settings(check, checked, ctx) if getattr(check, "per_settings", False)
+                   else map(check, checked, repeat(ctx)))
+        removed = [(i, reason) for i, reason in zip(flagged, reasons) if reason is not None]
     kept, start = [], 0
     for i, _ in removed:
         kept += states[start:i]
@@ -47,6 +46,16 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
     kept += states[start:]
     return kept, {"name": name, "removed": [{"host": states[i]["name"], "reason": reason} for i, reason in removed],
                   "remaining": list(map(_NAME, kept))}
+
+
+def _per_settings(check, states, ctx):
+    """The reasons of a check whose answer depends on a host's settings alone
+    (filters._util.per_settings): asked once per distinct settings dict (hosts in the same
+    aggregates share one; ``states`` keeps each alive, so its id stands for it)."""
+    keys = list(map(id, map(_SETTINGS, states)))
+    first = dict(zip(reversed(keys), reversed(states)))  # each key's first host
+    answers = {key: check(hs, ctx) for key, hs in first.items()}
+    return map(answers.__getitem__, keys)
 
 
 @screened(name_in("ignore_hosts"))

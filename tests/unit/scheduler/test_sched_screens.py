@@ -1,7 +1,8 @@
-"""Screens (filters._util.screened) and the fast paths of the scheduler's hot loops change nothing:
-every filter and pre-filter step run through apply_filter gives the same survivors and the same
-report entry with its screen as when each host is checked one by one; host usage counts a domain
-missing keys as .get() reads it; weighers resolve each multiplier per host as before."""
+"""Screens (filters._util.screened), per-settings answers (filters._util.per_settings) and the
+fast paths of the scheduler's hot loops change nothing: every filter and pre-filter step run
+through apply_filter gives the same survivors and the same report entry as when each host is
+checked one by one; host usage counts a domain missing keys as .get() reads it; weighers resolve
+each multiplier per host as before."""
 
 import pytest
 from ansible.module_utils.ferry_sched.config import resolve_config
@@ -57,7 +58,9 @@ def _checked_one_by_one(check):
 def test_screened_filters_match_host_by_host(request_no, config):
     cfg = resolve_config(config)
     request = REQUESTS[request_no]
-    states = [host_state(h, cfg, {}) for h in _hosts()]
+    cache = {}  # one per request, as schedule() has: hosts in the same aggregates share settings
+    states = [host_state(h, cfg, cache) for h in _hosts()]
+    assert states[0]["settings"] is states[5]["settings"]
     ctx = build_context(request, states, cfg)
     steps = pre_filter_steps(request, cfg) + list(FILTERS.items())
     screened = [name for name, check in steps if getattr(check, "screen", None)]
@@ -66,6 +69,11 @@ def test_screened_filters_match_host_by_host(request_no, config):
         fast = apply_filter(name, check, states, ctx)
         slow = apply_filter(name, _checked_one_by_one(check), states, ctx)
         assert fast == slow, name
+
+
+def test_settings_filters_are_asked_once_per_settings():
+    for name in ("AvailabilityZoneFilter", "AggregateInstanceExtraSpecsFilter", "AggregateImagePropertiesIsolation"):
+        assert FILTERS[name].per_settings, name
 
 
 def test_every_cheap_filter_has_a_screen():

@@ -29,6 +29,15 @@ def screened(screen):
     return attach
 
 
+def per_settings(check):
+    """Mark a filter whose answer for a host (pass, or the reason) depends only on the request
+    and the host's ``settings`` (resolve.host_settings: AZs, aggregate metadata and values):
+    apply_filter asks it once per distinct settings dict, shared by hosts in the same
+    aggregates."""
+    check.per_settings = True
+    return check
+
+
 def name_in(key):
     """A screen flagging the hosts whose name is in ``ctx[key]`` (a set)."""
     def screen(states, ctx):
