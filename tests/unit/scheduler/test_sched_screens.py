@@ -109,3 +109,20 @@ def test_shared_settings_and_multipliers_per_host():
     assert data["multiplier_source"] == ["aggregate rack0"] * 3 + ["aggregate rack0", "config"]
     for name in WEIGHERS:
         assert len(weigher_weights(name, states, ctx)["weighted"]) == len(states)
+
+
+@pytest.mark.parametrize("policy", [None, "anti-affinity", "soft-affinity", "soft-anti-affinity"])
+def test_weighers_read_in_c_match_their_functions(policy):
+    """A weigher read as a host value (``field``) or skipped for another policy (``policy``)
+    weighs as its function does."""
+    group = {"name": "g1", "policy": policy} if policy else None
+    cfg = resolve_config({})
+    cache = {}
+    states = [host_state(h, cfg, cache) for h in _hosts()]
+    ctx = build_context(make_request(server_group=group, instance="new"), states, cfg)
+    for name, (fn, minval, _) in WEIGHERS.items():
+        expected = [fn(hs, ctx) if minval is None else max(fn(hs, ctx), minval) for hs in states]
+        assert weigher_weights(name, states, ctx)["raw"] == expected, name
+    if policy and policy.startswith("soft"):
+        assert any(weigher_weights(n, states, ctx)["raw"] != [0] * len(states)
+                   for n in ("ServerGroupSoftAffinityWeigher", "ServerGroupSoftAntiAffinityWeigher"))

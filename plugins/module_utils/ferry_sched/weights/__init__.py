@@ -53,7 +53,13 @@ def weigher_weights(name: str, states: list, ctx: dict) -> dict:
     """One weigher over all hosts: raw, normalized, per-host multiplier (and its source) and
     weighted lists."""
     fn, minval, mult_key = WEIGHERS[name]
-    raw = list(map(fn, states, repeat(ctx, len(states))))
+    field, policy = getattr(fn, "field", None), getattr(fn, "policy", None)
+    if policy is not None and ctx["policy"] != policy:
+        raw = [0] * len(states)  # a group weigher for another policy weighs every host 0
+    elif field is not None:
+        raw = list(map(itemgetter(field), states))  # a weigher that is one host value, read in C
+    else:
+        raw = list(map(fn, states, repeat(ctx, len(states))))
     if minval is not None:
         raw = list(map(max, raw, repeat(minval, len(raw))))
     norm = normalize(raw, minval=minval)
