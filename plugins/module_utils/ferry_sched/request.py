@@ -84,9 +84,11 @@ def group_context(request: dict, states: list) -> dict:
                 if sg and sg.get("name") == name:
                     members.add(inst.get("name"))
                     where.setdefault(inst.get("name"), set()).add(hs["name"])
-        for c in host.get("claims") or ():
-            if not c.get("expired"):
-                where.setdefault(c.get("instance"), set()).add(hs["name"])
+        claims = host.get("claims")
+        if claims:
+            for c in claims:
+                if not c.get("expired"):
+                    where.setdefault(c.get("instance"), set()).add(hs["name"])
     members.discard(request.get("instance"))
     group_hosts = frozenset(h for m in members for h in where.get(m, ()))
     rules = group.get("rules") or {}
