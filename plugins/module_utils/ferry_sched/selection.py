@@ -27,6 +27,14 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
 
     A check with a screen (filters._util.screened) is called only for the hosts its screen
     flags: the others pass. A check marked per_settings is called once per distinct settings."""
+    kept, _, entry = _apply(name, check, states, list(map(_NAME, states)), ctx)
+    return kept, entry
+
+
+def _apply(name, check, states, names, ctx):
+    """apply_filter over ``states`` and their ``names`` (carried along by run_filters, so that each
+    filter's list of remaining hosts is sliced, not read again from every host): (survivors,
+    their names, report entry)."""
     # the loops over thousands of hosts run in C (map/compress/slices); Python visits only the
     # hosts a screen flags and those removed
     screen = getattr(check, "screen", None)
@@ -39,13 +47,16 @@ def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
         reasons = (_per_settings(check, checked, ctx) if getattr(check, "per_settings", False)
                    else map(check, checked, repeat(ctx)))
         removed = [(i, reason) for i, reason in zip(flagged, reasons) if reason is not None]
-    kept, start = [], 0
+    kept, kept_names, start = [], [], 0
     for i, _ in removed:
         kept += states[start:i]
+        kept_names += names[start:i]
         start = i + 1
     kept += states[start:]
-    return kept, {"name": name, "removed": [{"host": states[i]["name"], "reason": reason} for i, reason in removed],
-                  "remaining": list(map(_NAME, kept))}
+    kept_names += names[start:]
+    entry = {"name": name, "removed": [{"host": names[i], "reason": reason} for i, reason in removed],
+             "remaining": list(kept_names)}
+    return kept, kept_names, entry
 
 
 def _per_settings(check, states, ctx):
@@ -98,10 +109,11 @@ def pre_filter_steps(request: dict, cfg: dict) -> list:
 def run_filters(states: list, ctx: dict, steps: list) -> tuple:
     """Apply (name, check) steps in order; stop when no host is left."""
     entries = []
+    names = list(map(_NAME, states))
     for name, check in steps:
         if not states:
             break
-        states, entry = apply_filter(name, check, states, ctx)
+        states, names, entry = _apply(name, check, states, names, ctx)
         entries.append(entry)
     return states, entries
 
