@@ -38,26 +38,21 @@ def host_usage(host: dict) -> dict:
 
 def _tally(host):
     """One pass over a host's domains and claims (see host_usage)."""
-    vcpus = mem = io_ops = 0
-    disk = 0.0
-    names, uuids, groups = set(), set(), []
+    vcpus, mem, disk, io_ops, names, uuids, groups, defined = _counts(host)
+    return {
+        "vcpus": vcpus, "memory_mb": mem, "disk_gb": disk, "io_ops": io_ops,
+        "num_instances": len(names), "pending_claims": len(names) - defined,
+        "names": names | uuids, "uuids": uuids, "groups": groups,
+    }
+
+
+def _counts(host):
+    """_tally as a tuple: (vcpus, memory_mb, disk_gb, io_ops, names, uuids, groups, number of domains)."""
     instances = host.get("instances") or ()
-    add_name, add_uuid = names.add, uuids.add
-    for inst in instances:
-        get = inst.get
-        name = get("name")
-        add_name(name)
-        vcpus += get("vcpus") or 0
-        mem += get("memory_mb") or 0
-        disk += get("disk_gb") or 0.0
-        if get("task_state"):
-            io_ops += 1
-        uuid = get("uuid")
-        if uuid:
-            add_uuid(uuid)
-        group = get("server_group")
-        if group:
-            groups.append((group.get("name"), name))
+    try:
+        vcpus, mem, disk, io_ops, names, uuids, groups = _count(instances)
+    except KeyError:  # a domain without some key: counted as if the key were None, as .get() reads it
+        vcpus, mem, disk, io_ops, names, uuids, groups = _count([_Lenient(inst) for inst in instances])
     defined = len(names)
     claims = host.get("claims") or ()
     domains = {inst.get("name"): inst for inst in instances} if claims else {}
@@ -79,49 +74,81 @@ def _tally(host):
             vcpus += other.get("vcpus") or 0
             mem += other.get("memory_mb") or 0
             disk += other.get("disk_gb") or 0.0
-    return {
-        "vcpus": vcpus, "memory_mb": mem, "disk_gb": float(disk), "io_ops": io_ops,
-        "num_instances": len(names), "pending_claims": len(names) - defined,
-        "names": names | uuids, "uuids": uuids, "groups": groups,
-    }
+    return vcpus, mem, float(disk), io_ops, names, uuids, groups, defined
 
 
-class HostState(dict):
-    """A host's state as a dict whose usage part (what _tally counts over its domains and claims)
-    is computed on first access: filters that run before the resource filters (retry, AZ,
-    compute) remove hosts without paying for counting their domains."""
+def _count(instances):
+    """Sums over domains, read by subscript (faster than .get for thousands of hosts): (vcpus,
+    memory_mb, disk_gb, io_ops, names, uuids, groups); KeyError for a domain missing a key."""
+    vcpus = mem = io_ops = 0
+    disk = 0.0
+    names, uuids, groups = set(), set(), []
+    add_name, add_uuid = names.add, uuids.add
+    for inst in instances:
+        name = inst["name"]
+        add_name(name)
+        vcpus += inst["vcpus"] or 0
+        mem += inst["memory_mb"] or 0
+        disk += inst["disk_gb"] or 0.0
+        if inst["task_state"]:
+            io_ops += 1
+        uuid = inst["uuid"]
+        if uuid:
+            add_uuid(uuid)
+        group = inst["server_group"]
+        if group:
+            groups.append((group.get("name"), name))
+    return vcpus, mem, disk, io_ops, names, uuids, groups
+
+
+class _Lenient(dict):
+    """A domain whose missing keys read as None (what .get gives)."""
 
     __slots__ = ()
 
     def __missing__(self, key):
-        if key in _USAGE_KEYS and "vcpus_used" not in self:
+        return None
+
+
+class HostState(dict):
+    """A host's state as a dict whose capacity and usage part (what _tally counts over its
+    domains and claims) is computed on first access: filters that run before the resource filters
+    (retry, AZ, compute) remove hosts without paying for counting their domains."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        if key in _LAZY_KEYS and "vcpus_used" not in self:
             self.update(_usage_fields(self["host"], self["_cfg"]))
             return self[key]
         raise KeyError(key)
 
 
-_USAGE_KEYS = frozenset((
+_LAZY_KEYS = frozenset((
+    "vcpus_total", "memory_mb_total", "total_usable_ram_mb", "disk_mb_total", "total_usable_disk_gb",
     "vcpus_used", "memory_mb_used", "free_ram_mb", "disk_mb_used", "free_disk_mb", "io_ops",
     "num_io_ops", "num_instances", "names", "groups",
 ))
 
 
 def _usage_fields(host, cfg):
-    usage = _tally(host)
+    vcpus, mem, disk, io_ops, names, uuids, groups, _ = _counts(host)
     cap = host.get("capacity") or {}
     mem_total = cap.get("memory_mb") or 0
     disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
     return {
-        "vcpus_used": usage["vcpus"],
-        "memory_mb_used": usage["memory_mb"],
-        "free_ram_mb": mem_total - cfg["reserved_host_memory_mb"] - usage["memory_mb"],
-        "disk_mb_used": usage["disk_gb"] * 1024.0,
-        "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - usage["disk_gb"] * 1024.0,
-        "io_ops": usage["io_ops"],
-        "num_io_ops": usage["io_ops"],
-        "num_instances": usage["num_instances"],
-        "names": frozenset(usage["names"]),
-        "groups": usage["groups"],
+        "vcpus_total": cap.get("vcpus") or 0, "memory_mb_total": mem_total, "total_usable_ram_mb": mem_total,
+        "disk_mb_total": disk_total_mb, "total_usable_disk_gb": disk_total_mb / 1024.0,
+        "vcpus_used": vcpus,
+        "memory_mb_used": mem,
+        "free_ram_mb": mem_total - cfg["reserved_host_memory_mb"] - mem,
+        "disk_mb_used": disk * 1024.0,
+        "free_disk_mb": disk_total_mb - cfg["reserved_host_disk_mb"] - disk * 1024.0,
+        "io_ops": io_ops,
+        "num_io_ops": io_ops,
+        "num_instances": len(names),
+        "names": names | uuids,  # a fresh set, read only (a frozenset copy costs 10,000 allocations)
+        "groups": groups,
     }
 
 
@@ -133,16 +160,10 @@ def host_state(host: dict, cfg: dict, cache: dict | None = None) -> dict:
     reserved_host_disk_mb; ratios are applied by the filters and CPUWeigher,
     as Nova does. ``names`` holds the names and UUIDs of the instances
     there (domains and pending claims); ``groups`` (group, member) pairs.
-    Usage is counted on first access (HostState). ``settings`` is
+    Capacity and usage are computed on first access (HostState). ``settings`` is
     resolve.host_settings(): ratios, aggregate values, AZs, resolved once per
     host per request (``cache``: see resolve.host_settings).
     """
-    cap = host.get("capacity") or {}
-    mem_total = cap.get("memory_mb") or 0
-    disk_total_mb = (cap.get("disk_gb") or 0) * 1024.0
     settings = resolve.host_settings(host, cfg, cache)
-    return HostState(
-        name=host["name"], host=host, _cfg=cfg, az=host.get("az"), azs=settings["azs"], settings=settings,
-        vcpus_total=cap.get("vcpus") or 0, memory_mb_total=mem_total, total_usable_ram_mb=mem_total,
-        disk_mb_total=disk_total_mb, total_usable_disk_gb=disk_total_mb / 1024.0,
-    )
+    return HostState(name=host["name"], host=host, _cfg=cfg, az=host.get("az"), azs=settings["azs"],
+                     settings=settings)

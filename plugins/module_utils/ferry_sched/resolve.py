@@ -24,6 +24,8 @@ A host's settings are resolved once per request (``host_settings``) and kept wit
 
 from __future__ import annotations
 
+from operator import methodcaller
+
 RATIO_KEYS = ("ram_allocation_ratio", "cpu_allocation_ratio", "disk_allocation_ratio")
 _RATIO_SHORT = {"ram": "ram_allocation_ratio", "cpu": "cpu_allocation_ratio", "disk": "disk_allocation_ratio"}
 
@@ -106,17 +108,30 @@ def host_settings(host: dict, cfg: dict, cache: dict | None = None) -> dict:
 
     ``cache`` (one dict per request) shares the aggregate part between hosts in the same
     aggregates (same names and metadata), so 10,000 hosts in a few aggregates resolve each
-    combination once.
+    combination once; hosts without ratios of their own that resolve to the same part (and the
+    same ``ferry_az`` where their aggregates set no AZ) share one settings dict, which nobody
+    changes.
     """
     own = host.get("allocation_ratios")
+    part, shared = _aggregate_part(host.get("aggregates") or (), cache)
+    if own or shared is None:
+        return _settings(host, cfg, part, own)
+    az = None if part["azs"] else host.get("az")  # ferry_az matters only without aggregate AZs
+    if not isinstance(az, (str, type(None))):
+        return _settings(host, cfg, part, own)
+    settings = shared.get(az)
+    if settings is None:
+        settings = shared[az] = _settings(host, cfg, part, own)
+    return settings
+
+
+def _settings(host, cfg, part, own):
     if own:
         mine = host_ratios(host)
         name = host.get("name")
         ratio = {k: ((mine[k], f"host {name}") if k in mine else (cfg[k], CONFIG)) for k in RATIO_KEYS}
     else:
         ratio = cfg.get("_config_ratios") or {k: (cfg[k], CONFIG) for k in RATIO_KEYS}
-    aggs = host.get("aggregates") or ()
-    part = _aggregate_part(aggs, cache)
     if part["azs"]:
         azs, az_source = part["azs"], part["az_source"]
     elif host.get("az"):
@@ -132,19 +147,27 @@ _EMPTY_PART = {"aggregate": {}, "bad": {}, "metadata": {}, "azs": (), "az_source
 
 
 def _aggregate_part(aggs, cache):
+    """(part, shared): the aggregate part of a host's settings, and the dict {ferry_az: settings}
+    of the hosts that share it (None when not shared)."""
+    if cache is None:
+        return _resolve_part(aggs), None
+    # hosts naming the same aggregates with the same metadata share one resolution; a host whose
+    # copy of an aggregate differs is resolved on its own
+    key = tuple(map(_NAME_OF, aggs))
+    metas = list(map(_METADATA_OF, aggs))
+    found = cache.get(key)
+    if found is not None:
+        return (found[1], found[2]) if found[0] == metas else (_resolve_part(aggs), None)
+    found = cache[key] = (metas, _resolve_part(aggs), {})
+    return found[1], found[2]
+
+
+_NAME_OF, _METADATA_OF = methodcaller("get", "name"), methodcaller("get", "metadata")
+
+
+def _resolve_part(aggs):
     if not aggs:
         return _EMPTY_PART
-    key = metas = None
-    if cache is not None:
-        # hosts naming the same aggregates with the same metadata share one resolution; a host
-        # whose copy of an aggregate differs is resolved on its own
-        key = tuple(a.get("name") for a in aggs)
-        metas = [a.get("metadata") for a in aggs]
-        found = cache.get(key)
-        if found is not None:
-            if found[0] == metas:
-                return found[1]
-            key = None
     per_key, metadata, az_names = {}, {}, []
     for agg in aggs:
         agg_name = agg.get("name")
@@ -162,11 +185,8 @@ def _aggregate_part(aggs, cache):
         except ValueError:
             bad[mkey] = sorted(values)
     azs = tuple(sorted(v for v in metadata.get(AZ_KEY, ()) if v))
-    part = {"aggregate": aggregate, "bad": bad, "metadata": metadata, "azs": azs,
+    return {"aggregate": aggregate, "bad": bad, "metadata": metadata, "azs": azs,
             "az_source": "aggregate " + ",".join(sorted(set(az_names))) if azs else None}
-    if key is not None:
-        cache[key] = (metas, part)
-    return part
 
 
 def per_key_names(host, key):

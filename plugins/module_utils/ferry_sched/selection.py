@@ -13,23 +13,63 @@
 
 from __future__ import annotations
 
+from itertools import compress, repeat
 from operator import itemgetter
 
+from ansible.module_utils.ferry_sched.filters._util import name_in, screened
+
 _NAME = itemgetter("name")
+_SETTINGS = itemgetter("settings")
 
 
 def apply_filter(name: str, check, states: list, ctx: dict) -> tuple:
-    """Run one check over hosts: (survivors, report entry)."""
-    kept, removed = [], []
-    for hs in states:
-        reason = check(hs, ctx)
-        if reason is None:
-            kept.append(hs)
-        else:
-            removed.append({"host": hs["name"], "reason": reason})
-    return kept, {"name": name, "removed": removed, "remaining": list(map(_NAME, kept))}
+    """Run one check over hosts: (survivors, report entry).
+
+    A check with a screen (filters._util.screened) is called only for the hosts its screen
+    flags: the others pass. A check marked per_settings is called once per distinct settings."""
+    kept, _, entry = _apply(name, check, states, list(map(_NAME, states)), ctx)
+    return kept, entry
 
 
+def _apply(name, check, states, names, ctx):
+    """apply_filter over ``states`` and their ``names`` (carried along by run_filters, so that each
+    filter's list of remaining hosts is sliced, not read again from every host): (survivors,
+    their names, report entry)."""
+    # the loops over thousands of hosts run in C (map/compress/slices); Python visits only the
+    # hosts a screen flags and those removed
+    screen = getattr(check, "screen", None)
+    flags = screen(states, ctx) if screen is not None else True
+    if flags is None:
+        removed = []
+    else:
+        flagged = range(len(states)) if flags is True else list(compress(range(len(states)), flags))
+        checked = states if flags is True else list(map(states.__getitem__, flagged))
+        reasons = (_per_settings(check, checked, ctx) if getattr(check, "per_settings", False)
+                   else map(check, checked, repeat(ctx)))
+        removed = [(i, reason) for i, reason in zip(flagged, reasons) if reason is not None]
+    kept, kept_names, start = [], [], 0
+    for i, _ in removed:
+        kept += states[start:i]
+        kept_names += names[start:i]
+        start = i + 1
+    kept += states[start:]
+    kept_names += names[start:]
+    entry = {"name": name, "removed": [{"host": names[i], "reason": reason} for i, reason in removed],
+             "remaining": list(kept_names)}
+    return kept, kept_names, entry
+
+
+def _per_settings(check, states, ctx):
+    """The reasons of a check whose answer depends on a host's settings alone
+    (filters._util.per_settings): asked once per distinct settings dict (hosts in the same
+    aggregates share one; ``states`` keeps each alive, so its id stands for it)."""
+    keys = list(map(id, map(_SETTINGS, states)))
+    first = dict(zip(reversed(keys), reversed(states)))  # each key's first host
+    answers = {key: check(hs, ctx) for key, hs in first.items()}
+    return map(answers.__getitem__, keys)
+
+
+@screened(name_in("ignore_hosts"))
 def _ignore_check(hs, ctx):
     return "in ignore_hosts" if hs["name"] in ctx["ignore_hosts"] else None
 
@@ -69,10 +109,11 @@ def pre_filter_steps(request: dict, cfg: dict) -> list:
 def run_filters(states: list, ctx: dict, steps: list) -> tuple:
     """Apply (name, check) steps in order; stop when no host is left."""
     entries = []
+    names = list(map(_NAME, states))
     for name, check in steps:
         if not states:
             break
-        states, entry = apply_filter(name, check, states, ctx)
+        states, names, entry = _apply(name, check, states, names, ctx)
         entries.append(entry)
     return states, entries
 

@@ -1,7 +1,11 @@
 """The filters, one module per concern as Nova groups them, and their explicit registry.
 
 Each filter is ``check(host_state, ctx) -> None`` (the host passes) or the reason it is removed
-(Nova only logs it). The registry names every module statically: AnsiballZ ships only the
+(Nova only logs it). For speed over thousands of hosts a filter may carry a ``screen``
+(``_util.screened``: its pass condition over all hosts in C, or "nothing to check" for this
+request) and be marked ``per_settings`` (its answer depends on the host's settings alone, asked
+once per distinct settings); ``selection.apply_filter`` uses both, and gives the same survivors
+and reasons as calling the check on every host. The registry names every module statically: AnsiballZ ships only the
 module_utils a module imports, so there is no directory scan.
 """
 

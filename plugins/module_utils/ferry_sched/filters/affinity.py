@@ -6,8 +6,33 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from operator import itemgetter, methodcaller, not_
+
+from ansible.module_utils.ferry_sched.filters._util import screened, unless
+
+_NAMES = itemgetter("names")
 
 
+def _different_screen(states, ctx):
+    avoid = ctx["different_host"]
+    return map(not_, map(methodcaller("isdisjoint", avoid), map(_NAMES, states))) if avoid else None
+
+
+def _affinity_screen(states, ctx):
+    return True if ctx["policy"] == "affinity" and ctx["group_hosts"] else None
+
+
+def _anti_affinity_screen(states, ctx):
+    """Only a host running a member can reach the limit (which is at least 1 unless a rule says
+    otherwise: then every host is checked)."""
+    if ctx["policy"] != "anti-affinity":
+        return None
+    if ctx["max_server_per_host"] <= 0:
+        return True
+    return map(not_, map(methodcaller("isdisjoint", ctx["members"]), map(_NAMES, states)))
+
+
+@screened(unless("same_host"))
 def same_host_filter(hs, ctx):
     """SameHostFilter (nova/scheduler/filters/affinity_filter.py).
 
@@ -20,6 +45,7 @@ def same_host_filter(hs, ctx):
     return f"runs none of same_host {', '.join(sorted(wanted))}"
 
 
+@screened(_different_screen)
 def different_host_filter(hs, ctx):
     """DifferentHostFilter (nova/scheduler/filters/affinity_filter.py).
 
@@ -32,6 +58,7 @@ def different_host_filter(hs, ctx):
     return f"runs different_host {', '.join(sorted(hs['names'] & avoid))}"
 
 
+@screened(_affinity_screen)
 def server_group_affinity_filter(hs, ctx):
     """ServerGroupAffinityFilter (nova/scheduler/filters/affinity_filter.py).
 
@@ -43,6 +70,7 @@ def server_group_affinity_filter(hs, ctx):
     return f"group {ctx['group']} (affinity) runs on {', '.join(sorted(ctx['group_hosts']))}"
 
 
+@screened(_anti_affinity_screen)
 def server_group_anti_affinity_filter(hs, ctx):
     """ServerGroupAntiAffinityFilter (nova/scheduler/filters/affinity_filter.py).
 
@@ -59,6 +87,7 @@ def server_group_anti_affinity_filter(hs, ctx):
     return f"runs {count} member(s) of anti-affinity group {ctx['group']} (max {limit})"
 
 
+@screened(unless("cidr_near"))
 def simple_cidr_affinity_filter(hs, ctx):
     """SimpleCIDRAffinityFilter: with a ``build_near_host_ip`` hint, the host's address must lie
     in that address's network of prefix ``cidr`` (hint, default "/24"). The host's address is

@@ -10,8 +10,11 @@ load.py; the AZ filter in availability_zone.py.
 from __future__ import annotations
 
 from ansible.module_utils.ferry_sched.extra_specs import spec_str
+from ansible.module_utils.ferry_sched.filters._util import per_settings, screened, unless
 
 
+@per_settings
+@screened(unless("aggregate_specs"))
 def aggregate_instance_extra_specs_filter(hs, ctx):
     """AggregateInstanceExtraSpecsFilter: each unscoped or "aggregate_instance_extra_specs:" extra
     spec must be matched (extra_specs_ops) by one of the values its key has in the host's
@@ -29,6 +32,8 @@ def aggregate_instance_extra_specs_filter(hs, ctx):
     return None
 
 
+@per_settings
+@screened(unless("image_props"))
 def aggregate_image_properties_isolation(hs, ctx):
     """AggregateImagePropertiesIsolation: for each key of the host's aggregates' metadata (only
     those starting with ``aggregate_image_properties_isolation_namespace`` + separator when a

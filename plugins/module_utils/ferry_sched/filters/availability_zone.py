@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import contains, itemgetter, not_
 
+from ansible.module_utils.ferry_sched.filters._util import per_settings, screened
+
+_AZS = itemgetter("azs")
+
+
+def _screen(states, ctx):
+    want = ctx["az"]
+    return map(not_, map(contains, map(_AZS, states), repeat(want))) if want else None
+
+
+@per_settings
+@screened(_screen)
 def availability_zone_filter(hs, ctx):
     """No AZ requested: every host passes. Else the requested AZ must be one of the host's AZs:
     the comma-split ``availability_zone`` metadata of its aggregates, else its ``ferry_az``,

@@ -7,11 +7,23 @@ Nova: ``nova/scheduler/filters/compute_filter.py`` (ComputeFilter),
 from __future__ import annotations
 
 import json
+from operator import itemgetter, methodcaller, not_
 
 from ansible.module_utils.ferry_sched.extra_specs import spec_str
+from ansible.module_utils.ferry_sched.filters._util import screened
 from ansible.module_utils.ferry_sched.host_state import COMPUTED
 
+_HOST = itemgetter("host")
+_COMPUTED = frozenset(COMPUTED)
+_ENABLED, _REACHABLE = methodcaller("get", "enabled", True), methodcaller("get", "reachable", True)
 
+
+def _compute_screen(states, ctx):
+    hosts = list(map(_HOST, states))
+    return map(not_, map(all, zip(map(_ENABLED, hosts), map(_REACHABLE, hosts))))
+
+
+@screened(_compute_screen)
 def compute_filter(hs, ctx):
     """ComputeFilter: the compute service must be enabled and up: here ``enabled`` and
     ``reachable`` from host facts."""
@@ -26,7 +38,7 @@ def compute_filter(hs, ctx):
 
 def _has(hs, key):
     host = hs["host"]
-    return key in COMPUTED or key in (host.get("capabilities") or {}) or key in host
+    return key in _COMPUTED or key in (host.get("capabilities") or {}) or key in host
 
 
 def capability(hs, path):
@@ -36,7 +48,7 @@ def capability(hs, path):
     _get_capabilities does; text that is not JSON, or a missing key, gives None."""
     host = hs["host"]
     first = path[0]
-    if first in COMPUTED:
+    if first in _COMPUTED:
         cur = hs[first]
         if isinstance(cur, float) and cur.is_integer():  # Nova's counts are integers: 0, not 0.0
             cur = int(cur)

@@ -17,14 +17,18 @@ def image_properties_filter(hs, ctx):
     host = hs["host"]
     wanted = (img["arch"], img["hv_type"], img["vm_mode"])
     if any(wanted):
+        # what a host supports and whether the image matches it, once per (arch, domain type,
+        # hypervisor type) in a request, unless the host lists its own supported instances
         key = (host.get("arch"), host.get("domain_type"), host.get("hypervisor_type"))
         cache = ctx.setdefault("_supported", {})
-        supported = cache.get(key) if not host.get("supported_instances") else None
-        if supported is None:
+        found = cache.get(key) if not host.get("supported_instances") else None
+        if found is None:
             supported = supported_instances(host)
+            found = (supported, any(_triple_matches(wanted, t) for t in supported))
             if not host.get("supported_instances"):
-                cache[key] = supported
-        if not any(_triple_matches(wanted, t) for t in supported):
+                cache[key] = found
+        supported, matches = found
+        if not matches:
             return f"image wants {_triple_text(wanted)}, host runs {_supported_text(supported)}"
         version = host.get("hypervisor_version")
         if version and img["version"] and not version_satisfies(version, img["version"]):

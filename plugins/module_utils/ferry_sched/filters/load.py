@@ -8,8 +8,20 @@ variants read ``max_io_ops_per_host`` / ``max_instances_per_host`` from the host
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import itemgetter, lt, not_
+
 from ansible.module_utils.ferry_sched import resolve
-from ansible.module_utils.ferry_sched.filters._util import source_text
+from ansible.module_utils.ferry_sched.filters._util import screened, source_text
+
+
+def _at_limit(count_key, limit_key):
+    """Screen of the plain filter: the hosts whose count is not below the configured limit."""
+    counts = itemgetter(count_key)
+
+    def screen(states, ctx):
+        return map(not_, map(lt, map(counts, states), repeat(ctx["cfg"][limit_key])))
+    return screen
 
 
 def _below(count, what, key, hs, ctx, aggregate):
@@ -23,6 +35,7 @@ def _io_ops(hs, ctx, aggregate):
     return _below(hs["io_ops"], "I/O operations in flight", "max_io_ops_per_host", hs, ctx, aggregate)
 
 
+@screened(_at_limit("io_ops", "max_io_ops_per_host"))
 def io_ops_filter(hs, ctx):
     """IoOpsFilter: passes iff io_ops < ``max_io_ops_per_host``."""
     return _io_ops(hs, ctx, False)
@@ -37,6 +50,7 @@ def _num_instances(hs, ctx, aggregate):
     return _below(hs["num_instances"], "instances", "max_instances_per_host", hs, ctx, aggregate)
 
 
+@screened(_at_limit("num_instances", "max_instances_per_host"))
 def num_instances_filter(hs, ctx):
     """NumInstancesFilter: passes iff the instance count < ``max_instances_per_host``."""
     return _num_instances(hs, ctx, False)

@@ -22,14 +22,15 @@ def _ratio(hs, key, aggregate):
 
 def _room(want, want_text, total, free, ratio_source, amount):
     """Nova's pre-Placement check: never more than the host has in total, else
-    total * ratio - (total - free) >= want. None when it fits, else the reason."""
+    total * ratio - (total - free) >= want. None when it fits, else the reason
+    (``want_text(want)`` says what was asked: formatted only for a host that fails)."""
     if total < want:
-        return f"needs {want_text}, host has only {amount(total)} in total"
+        return f"needs {want_text(want)}, host has only {amount(total)} in total"
     ratio, source = ratio_source
     usable = total * ratio - (total - free)
     if usable >= want:
         return None
-    return f"needs {want_text}, {amount(usable)} free at ratio {ratio}{source_text(source)}"
+    return f"needs {want_text(want)}, {amount(usable)} free at ratio {ratio}{source_text(source)}"
 
 
 def _mib(value):
@@ -40,9 +41,13 @@ def _gib(value_mb):
     return f"{n(value_mb / 1024.0)} GiB"
 
 
+def _gib_disk(value_mb):
+    return _gib(value_mb) + " disk"
+
+
 def _ram(hs, ctx, aggregate):
     want = ctx["req_ram_mb"]
-    return _room(want, _mib(want), hs["memory_mb_total"], hs["free_ram_mb"],
+    return _room(want, _mib, hs["memory_mb_total"], hs["free_ram_mb"],
                  _ratio(hs, "ram_allocation_ratio", aggregate), _mib)
 
 
@@ -85,7 +90,7 @@ def aggregate_core_filter(hs, ctx):
 
 def _disk(hs, ctx, aggregate):
     want = ctx["req_disk_mb"]
-    return _room(want, _gib(want) + " disk", hs["disk_mb_total"], hs["free_disk_mb"],
+    return _room(want, _gib_disk, hs["disk_mb_total"], hs["free_disk_mb"],
                  _ratio(hs, "disk_allocation_ratio", aggregate), _gib)
 
 

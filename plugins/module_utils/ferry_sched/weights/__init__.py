@@ -9,6 +9,9 @@ name -> (raw weight function, minval, multiplier key), explicit, no directory sc
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import itemgetter, mul
+
 from ansible.module_utils.ferry_sched import resolve
 from ansible.module_utils.ferry_sched.weights import affinity, load, resources
 
@@ -24,6 +27,11 @@ WEIGHERS = {
     "ServerGroupSoftAntiAffinityWeigher": (affinity.soft_anti_affinity_weight, None,
                                            "soft_anti_affinity_weight_multiplier"),
 }
+
+
+_SETTINGS = itemgetter("settings")
+_AGGREGATE = itemgetter("aggregate")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def normalize(weights: list, minval=None, maxval=None) -> list:
@@ -45,19 +53,27 @@ def weigher_weights(name: str, states: list, ctx: dict) -> dict:
     """One weigher over all hosts: raw, normalized, per-host multiplier (and its source) and
     weighted lists."""
     fn, minval, mult_key = WEIGHERS[name]
-    raw = [fn(hs, ctx) for hs in states]
+    field, policy = getattr(fn, "field", None), getattr(fn, "policy", None)
+    if policy is not None and ctx["policy"] != policy:
+        raw = [0] * len(states)  # a group weigher for another policy weighs every host 0
+    elif field is not None:
+        raw = list(map(itemgetter(field), states))  # a weigher that is one host value, read in C
+    else:
+        raw = list(map(fn, states, repeat(ctx, len(states))))
     if minval is not None:
-        raw = [max(w, minval) for w in raw]
+        raw = list(map(max, raw, repeat(minval, len(raw))))
     norm = normalize(raw, minval=minval)
     cfg = ctx["cfg"]
     default = cfg[mult_key]
-    mults, sources = [], []
-    for hs in states:
-        value, source = hs["settings"]["aggregate"].get(mult_key) or (default, resolve.CONFIG)
-        mults.append(value)
-        sources.append(source)
+    # resolved once per distinct aggregate settings (hosts in the same aggregates share them;
+    # ``aggregates`` keeps each alive, so its id stands for it)
+    aggregates = list(map(_AGGREGATE, map(_SETTINGS, states)))
+    distinct = dict(zip(map(id, aggregates), aggregates))
+    resolved = {i: aggregate.get(mult_key) or (default, resolve.CONFIG) for i, aggregate in distinct.items()}
+    pairs = list(map(resolved.__getitem__, map(id, aggregates)))
+    mults, sources = list(map(_FIRST, pairs)), list(map(_SECOND, pairs))
     return {"name": name, "multiplier": mults, "multiplier_source": sources, "raw": raw, "normalized": norm,
-            "weighted": [m * w for m, w in zip(mults, norm)]}
+            "weighted": list(map(mul, mults, norm))}
 
 
 def weigh_hosts(states: list, ctx: dict, weighers) -> tuple:
@@ -76,4 +92,5 @@ def weigh_hosts(states: list, ctx: dict, weighers) -> tuple:
 
 
 def _reorder(per, order):
-    return {k: ([v[i] for i in order] if isinstance(v, list) else v) for k, v in per.items()}
+    pick = itemgetter(*order)  # two hosts or more: a tuple
+    return {k: (list(pick(v)) if isinstance(v, list) else v) for k, v in per.items()}

@@ -12,6 +12,12 @@ def soft_affinity_weight(hs, ctx):
     return _group_count(hs, ctx) if ctx["policy"] == "soft-affinity" else 0
 
 
+soft_affinity_weight.policy = "soft-affinity"  # 0 for every host under any other policy
+
+
 def soft_anti_affinity_weight(hs, ctx):
     """ServerGroupSoftAntiAffinityWeigher: minus the members on the host (soft-anti-affinity)."""
     return -_group_count(hs, ctx) if ctx["policy"] == "soft-anti-affinity" else 0
+
+
+soft_anti_affinity_weight.policy = "soft-anti-affinity"

@@ -8,6 +8,12 @@ def io_ops_weight(hs, ctx):
     return hs["io_ops"]
 
 
+io_ops_weight.field = "io_ops"  # what it returns, so weigher_weights can read it in C
+
+
 def num_instances_weight(hs, ctx):
     """NumInstancesWeigher: instance count (default multiplier 0.0, off)."""
     return hs["num_instances"]
+
+
+num_instances_weight.field = "num_instances"

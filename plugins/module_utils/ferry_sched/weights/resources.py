@@ -13,6 +13,9 @@ def ram_weight(hs, ctx):
     return hs["free_ram_mb"]
 
 
+ram_weight.field = "free_ram_mb"  # what it returns, so weigher_weights can read it in C
+
+
 def cpu_weight(hs, ctx):
     """CPUWeigher: vcpus_total * cpu_allocation_ratio (the host's) - vcpus_used."""
     return hs["vcpus_total"] * hs["settings"]["ratio"]["cpu_allocation_ratio"][0] - hs["vcpus_used"]
@@ -21,3 +24,6 @@ def cpu_weight(hs, ctx):
 def disk_weight(hs, ctx):
     """DiskWeigher: free_disk_mb."""
     return hs["free_disk_mb"]
+
+
+disk_weight.field = "free_disk_mb"
