@@ -88,6 +88,12 @@ from ansible.module_utils import ferry_domxml, ferry_libvirt, ferry_metadata, fe
 from ansible.module_utils.ferry_libvirt import run_module
 
 
+def record_disks(rec):
+    """{dev: {overlay, file}} of a pre-copy record (kept flat in the metadata)."""
+    return {k[len("overlay_"):]: {"overlay": v, "file": rec.get("file_" + k[len("overlay_"):])}
+            for k, v in (rec or {}).items() if k.startswith("overlay_")}
+
+
 def snapshot_xml(all_targets, disks):
     """The disk-only snapshot's XML: an external qcow2 overlay for each of `disks`, no snapshot
     for every other disk of the guest."""
@@ -154,8 +160,11 @@ def freeze(module, client):
         with os.fdopen(fd, "w") as f:
             lv = client._libvirt
             f.write(client.conn.lookupByName(p["name"]).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE))
-        record = {"xml": p["saved_xml"], "taken": round(time.time(), 3),
-                  "disks": {d["target"]: {"overlay": d["overlay"], "file": files[d["target"]]} for d in p["disks"]}}
+        # the metadata holds one level of dict: each frozen disk as overlay_<dev> and file_<dev>
+        record = {"xml": p["saved_xml"], "taken": round(time.time(), 3)}
+        for d in p["disks"]:
+            record["overlay_" + d["target"]] = d["overlay"]
+            record["file_" + d["target"]] = files[d["target"]]
         g.write(dict(g.meta, precopy=record))  # recorded first: a crash after the snapshot is foldable
         steps.append("recorded pre-copy, definition saved to %s" % p["saved_xml"])
         flags = (lv.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | lv.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
@@ -166,7 +175,7 @@ def freeze(module, client):
             g.write({k: v for k, v in g.meta.items() if k != "precopy"})
             os.unlink(p["saved_xml"])
             module.fail_json(msg="%s: disk-only snapshot for pre-copy failed (nothing changed): %s" % (p["name"], e))
-        steps.append("froze %s" % ", ".join("%s (%s)" % (t, v["file"]) for t, v in sorted(record["disks"].items())))
+        steps.append("froze %s" % ", ".join("%s (%s)" % (t, v["file"]) for t, v in sorted(record_disks(record).items())))
     return {"changed": True, "precopy": record, "steps": steps}
 
 
@@ -198,7 +207,7 @@ def fold(module, client):
         running = g.dom["state"] == "running"
         live_files = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(
             client.conn.lookupByName(p["name"]).XMLDesc(0)))} if running else {}
-        for target, d in sorted(rec["disks"].items()):
+        for target, d in sorted(record_disks(rec).items()):
             if not os.path.exists(d["overlay"]):
                 steps.append("%s: overlay already folded" % target)
                 continue
@@ -219,7 +228,7 @@ def fold(module, client):
             client.define(ferry_libvirt.with_metadata(f.read(), meta))
         g.meta = meta
         steps.append("defined the pre-copy definition again")
-        for d in rec["disks"].values():
+        for d in record_disks(rec).values():
             if os.path.exists(d["overlay"]):
                 os.unlink(d["overlay"])
         os.unlink(rec["xml"])
