@@ -25,7 +25,7 @@ options:
     required: true
   fold:
     description:
-      - Pre-copy overlays to fold first, each C(top) (the shipped overlay) and C(into) (the disk file
+      - Pre-copy overlays to fold once the disks are rebased, each C(top) (the shipped overlay) and C(into) (the disk file
         shipped before the stop, C(format)). The overlay is pointed at that file, committed into it
         and deleted, so the disk ends in the guest's own layout.
     type: list
@@ -102,15 +102,6 @@ def run_ok(module, argv, steps):
 def finish(module):
     p = module.params
     steps = []
-    for f in p["fold"]:
-        # a pre-copy overlay (the guest's writes after its disk was frozen and shipped) goes back
-        # into that disk's file: the target ends with the guest's own layout
-        if not os.path.isfile(f["top"]) or not os.path.isfile(f["into"]):
-            module.fail_json(msg="pre-copy fold: %s or %s is missing" % (f["top"], f["into"]), steps=steps)
-        run_ok(module, q.rebase_argv(f["top"], f["into"], backing_fmt=f.get("format") or "qcow2", unsafe=True), steps)
-        run_ok(module, ["qemu-img", "commit", "-f", "qcow2", "-d", f["top"]], steps)
-        os.unlink(f["top"])
-        steps.append("folded %s into %s" % (f["top"], f["into"]))
     for r in p["rebase"]:
         want = os.path.basename(r["base_path"])
         if not want.startswith(r["base_sha256"]) or not os.path.isfile(r["base_path"]):
@@ -124,6 +115,16 @@ def finish(module):
             run_ok(module, q.rebase_argv(r["path"], r["base_path"], backing_fmt=r.get("base_format") or "qcow2",
                                          unsafe=True), steps)
             steps.append("rebased %s onto %s" % (r["path"], r["base_path"]))
+    for f in p["fold"]:
+        # (after the rebase: the disk's own chain must resolve on this host for the commit)
+        # a pre-copy overlay (the guest's writes after its disk was frozen and shipped) goes back
+        # into that disk's file: the target ends with the guest's own layout
+        if not os.path.isfile(f["top"]) or not os.path.isfile(f["into"]):
+            module.fail_json(msg="pre-copy fold: %s or %s is missing" % (f["top"], f["into"]), steps=steps)
+        run_ok(module, q.rebase_argv(f["top"], f["into"], backing_fmt=f.get("format") or "qcow2", unsafe=True), steps)
+        run_ok(module, ["qemu-img", "commit", "-f", "qcow2", "-d", f["top"]], steps)
+        os.unlink(f["top"])
+        steps.append("folded %s into %s" % (f["top"], f["into"]))
     g = p["grow"]
     if g:
         fmt = g.get("format") or "qcow2"
