@@ -179,10 +179,12 @@ def freeze(module, client):
     return {"changed": True, "precopy": record, "steps": steps}
 
 
-def _active_commit(client, name, target, timeout):
+def _active_commit(client, name, target, base, timeout):
+    """Commit the active overlay into its immediate backing file `base` (never further down the
+    chain: below it are cached, read-only bases), then pivot the guest back onto `base`."""
     lv = client._libvirt
     dom = client.conn.lookupByName(name)
-    dom.blockCommit(target, None, None, 0, lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)
+    dom.blockCommit(target, base, None, 0, lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | lv.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW)
     deadline = time.monotonic() + timeout
     while True:
         info = dom.blockJobInfo(target, 0)
@@ -213,7 +215,7 @@ def fold(module, client):
                 continue
             try:
                 if running and live_files.get(target) == d["overlay"]:
-                    _active_commit(client, p["name"], target, p["commit_timeout"])
+                    _active_commit(client, p["name"], target, d["file"], p["commit_timeout"])
                     steps.append("%s: active commit of %s, pivoted to %s" % (target, d["overlay"], d["file"]))
                 else:
                     rc, out, err = module.run_command(["qemu-img", "commit", "-f", "qcow2", "-d", d["overlay"]])
