@@ -5,10 +5,10 @@
 DOCUMENTATION = r"""
 ---
 module: ferry_evacuate
-short_description: Migrate a list of guests off a host, a bounded number at a time (controller side)
+short_description: Migrate a list of guests off a host, a bounded number at a time, from the controller
 description:
   - Runs C(playbooks/migrate.yml -e instance=NAME) once per guest through ansible-runner, at most
-    I(parallel) at a time, and returns one result per guest. Each run is an ordinary migration:
+    I(parallel) at a time, and returns one result per guest. Each run is an ordinary migration;
     it gathers facts, schedules (the drained host is disabled and the source is ignored), takes
     the guest's lease, claims the target under its lock (the next alternate when two runs meet),
     moves the guest and keeps a stopped guest stopped; a failure rolls back to the source.

@@ -42,7 +42,7 @@ options:
     description:
       - Whether the host takes new guests (false = disabled for maintenance), as the inventory says.
       - A disabled record on the host (C(<claims_dir>/.host-disabled), written by disable_host.yml
-        and evacuate.yml) wins: the host is then reported disabled with the record's reason.
+        and evacuate.yml) wins, and the host is then reported disabled with the reason of the record.
     type: bool
     default: true
   disabled_reason:

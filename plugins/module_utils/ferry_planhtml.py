@@ -136,6 +136,8 @@ def _weight_table(report, chosen):
     if not weights:
         return '<p class="none">No weights: no host, or one host (not weighed).</p>'
     names = list((weights[0].get("weighers") or {}).keys())
+    if not names:
+        return "<p>%s: one host passed the filters (not weighed).</p>" % esc(weights[0]["host"])
     head = "".join("<th>%s<br><small>multiplier x normalised = weighted (raw)</small></th>" % esc(n) for n in names)
     rows = []
     for w in weights:
