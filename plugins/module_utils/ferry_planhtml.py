@@ -18,10 +18,11 @@ CSS = """
 body{font-family:sans-serif;margin:1.5em;color:#222;background:#fff}
 h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.5em}h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.5em 0}
+td.cap{white-space:nowrap}
 td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#e8eef6}
 .az{border:2px solid #5a7fb0;border-radius:6px;padding:.5em 1em;margin:1em 0;background:#f7f9fc}
-.bar{width:14em;height:.9em;background:#e3e3e3;border:1px solid #999;position:relative;display:inline-block}
+.bar{width:8em;height:.9em;background:#e3e3e3;border:1px solid #999;position:relative;display:inline-block}
 .fill{height:100%;background:#3c8d40;display:block}
 .fill.after{background:#2f6db5}.fill.over{background:#c0392b}
 .chosen{background:#fff3c4;font-weight:bold}.disabled{color:#888}.source{background:#fde2e2}
@@ -37,6 +38,7 @@ def esc(value):
 
 def _num(value, digits=2):
     if isinstance(value, float):
+        value = value + 0.0 if value else 0.0  # no "-0"
         text = ("%%.%df" % digits) % value
         return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
@@ -104,7 +106,7 @@ def _host_rows(hosts, usage, cfg, chosen, sources):
         cells = []
         for key, _, _ in RESOURCES:
             u = usage.get(name) or {"before": {}, "after": {}}
-            cells.append("<td>before %s<br>after&nbsp; %s</td>" % (
+            cells.append('<td class="cap">before %s<br>after&nbsp; %s</td>' % (
                 bar(u["before"].get(key, 0), lim[key], "before"), bar(u["after"].get(key, 0), lim[key], "after")))
         rows.append('<tr class="%s"><td>%s%s</td><td>%s</td>%s</tr>'
                     % (" ".join(classes), esc(name), "".join(tags), esc(state), "".join(cells)))
