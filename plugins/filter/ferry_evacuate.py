@@ -10,7 +10,7 @@ _MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils import ferry_evacuate, ferry_planhtml  # noqa: E402
+from ansible.module_utils import ferry_evacuate, ferry_hoststate, ferry_planhtml  # noqa: E402
 
 
 def ferry_evacuate_guests(hosts, host, flavors):
@@ -56,4 +56,5 @@ class FilterModule(object):
             "ferry_evacuate_summary": ferry_evacuate.summary,
             "ferry_plan_decision": ferry_plan_decision,
             "ferry_plan_html": ferry_plan_html,
+            "ferry_host_state_text": ferry_hoststate.describe,
         }

@@ -13,6 +13,7 @@ Pure functions here (no Ansible); the file I/O is in `read_record` / `write_reco
 
 import json
 import os
+import time
 
 RECORD_NAME = ".host-disabled"
 LOCK_NAME = ".lock"  # the claims directory's lock (ferry_claim)
@@ -52,6 +53,21 @@ def effective(inventory_enabled, inventory_reason, record):
     if inventory_enabled in (False, "false", "False", "no", 0):
         return False, inventory_reason or "disabled in the inventory"
     return True, None
+
+
+def describe(host, state, changed, previous, record, inventory_enabled=True):
+    """One line for the operator: the host's scheduling state after disable/enable."""
+    if state == "disabled":
+        since = record.get("since")
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)) if since is not None else "unknown time"
+        return "%s: disabled for scheduling (%s, since %s, by %s)%s" % (
+            host, record.get("reason"), when, record.get("controller"),
+            "" if changed else "; it was already: the first record is kept")
+    text = ("%s: enabled again (was disabled: %s)" % (host, (previous or {}).get("reason")) if changed
+            else "%s: was not disabled on the host" % host)
+    if inventory_enabled in (False, "false", "False", "no", 0):
+        text += "; the inventory's ferry_host_enabled=false still keeps it out of scheduling"
+    return text
 
 
 def read_record(claims_dir):

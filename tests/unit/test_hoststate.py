@@ -111,3 +111,19 @@ def test_gather_reports_the_record(tmp_path):
     facts = gather(client, lambda argv: (1, "", "no"), {}, str(storage), str(claims))
     assert facts["disabled_record"]["reason"] == "evacuated"
     assert facts["claims"] == []
+
+
+@pytest.mark.parametrize("state, changed, previous, record, inv, expected", [
+    pytest.param("disabled", True, None, {"reason": "swap", "since": 0, "controller": "ctl"}, True,
+                 "hv-a1: disabled for scheduling (swap, since 1970-01-01 00:00:00 UTC, by ctl)", id="disabled"),
+    pytest.param("disabled", False, {"reason": "old"}, {"reason": "old", "since": None, "controller": "c"}, True,
+                 "hv-a1: disabled for scheduling (old, since unknown time, by c); it was already: the first record is kept",
+                 id="already"),
+    pytest.param("enabled", True, {"reason": "swap"}, None, True, "hv-a1: enabled again (was disabled: swap)",
+                 id="enabled"),
+    pytest.param("enabled", False, None, None, False,
+                 "hv-a1: was not disabled on the host; the inventory's ferry_host_enabled=false still keeps it out "
+                 "of scheduling", id="inventory-still-off"),
+])
+def test_describe(state, changed, previous, record, inv, expected):
+    assert ferry_hoststate.describe("hv-a1", state, changed, previous, record, inv) == expected
