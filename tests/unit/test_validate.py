@@ -427,7 +427,7 @@ def test_the_first_play_validates_what_the_playbook_takes(playbook):
 @pytest.mark.parametrize("value, expected", [
     ("disk swap; see ticket #42 $(not run)", []),
     ("x" * 200, []),
-    ("x" * 201, ["reason: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (201 characters) is longer than 200 characters"]),
+    ("x" * 201, ["reason: '%s'... (201 characters) is longer than 200 characters" % ("x" * 60)]),
     ("two\nlines", ["reason: 'two\\nlines' contains a control character"]),
     (42, ["reason: 42 is not text"]),
     ("", []),
