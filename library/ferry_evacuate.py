@@ -127,6 +127,14 @@ def run_one(p, guest, binary):
     return res
 
 
+def run_all(p, binary):
+    """Every guest's run, at most p["parallel"] at a time, started in the order given; results in
+    that order."""
+    os.makedirs(p["artifacts_dir"], exist_ok=True)
+    with ThreadPoolExecutor(max_workers=p["parallel"]) as pool:
+        return list(pool.map(lambda g: run_one(p, g, binary), p["guests"]))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -150,10 +158,8 @@ def main():
     if not binary:
         here = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
         binary = here if os.access(here, os.X_OK) else None
-    os.makedirs(p["artifacts_dir"], exist_ok=True)
     start = time.time()
-    with ThreadPoolExecutor(max_workers=p["parallel"]) as pool:
-        results = list(pool.map(lambda g: run_one(p, g, binary), p["guests"]))
+    results = run_all(p, binary)
     module.exit_json(changed=any(r["moved"] for r in results), results=results,
                      elapsed_s=round(time.time() - start, 1))
 

@@ -188,3 +188,59 @@ def test_summary_counts():
     assert lines == ["g1: moved hv-a1 -> hv-a2 (finished)", "g3: stays on hv-a1: No valid host",
                      "legacy: stays on hv-a1: not ferry's"]
     assert counts == {"moved": 1, "left": 2}
+
+
+# ---------------------------------------------------------------- the module's runs
+
+class FakeRunner(object):
+    """Stands in for ansible_runner: records how many runs overlap, answers per guest."""
+
+    def __init__(self, outcomes):
+        import threading
+        self.outcomes, self.lock, self.now, self.peak, self.calls = outcomes, threading.Lock(), 0, 0, []
+
+    def run(self, **kw):
+        import time
+        guest = kw["extravars"]["instance"]
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.calls.append(kw)
+        time.sleep(0.05)
+        with self.lock:
+            self.now -= 1
+        rc, events = self.outcomes[guest]
+        if rc is None:
+            raise RuntimeError("runner exploded")
+
+        class R(object):
+            pass
+        r = R()
+        r.rc, r.status, r.events = rc, "successful" if rc == 0 else "failed", events
+        return r
+
+
+@pytest.mark.parametrize("parallel", [1, 2, 3])
+def test_module_runs_migrate_per_guest_bounded(monkeypatch, tmp_path, parallel):
+    import ferry_evacuate as mod
+    moved = [ev("playbook_on_stats", artifact_data={"ferry_move_result": {"target": "hv-a2"}})]
+    failed = [ev("runner_on_failed", task="Schedule", res={"msg": "No valid host"})]
+    outcomes = {"g%d" % i: (0, moved) for i in range(5)}
+    outcomes["g3"] = (2, failed)
+    outcomes["g4"] = (None, [])
+    fake = FakeRunner(outcomes)
+    monkeypatch.setattr(mod, "ansible_runner", fake)
+    p = {"guests": sorted(outcomes), "parallel": parallel, "playbook": "/p/playbooks/migrate.yml",
+         "project_dir": "/p", "inventory": ["/p/inv.yml"], "extravars": {"ferry_adopt": False},
+         "artifacts_dir": str(tmp_path / "runs")}
+    results = mod.run_all(p, "/venv/bin/ansible-playbook")
+    assert fake.peak == min(parallel, 5)
+    assert [r["instance"] for r in results] == ["g0", "g1", "g2", "g3", "g4"]
+    assert [r["moved"] for r in results] == [True, True, True, False, False]
+    assert results[3]["reason"] == "Schedule: No valid host"
+    assert results[4]["reason"] == "could not run migrate.yml: runner exploded"
+    kw = fake.calls[0]
+    assert kw["extravars"]["ferry_adopt"] is False and kw["binary"] == "/venv/bin/ansible-playbook"
+    assert kw["private_data_dir"] == str(tmp_path / "runs" / kw["extravars"]["instance"])
+    assert kw["envvars"]["ANSIBLE_CONFIG"] == "/p/ansible.cfg"
+    assert p["extravars"] == {"ferry_adopt": False}  # each run got its own copy with its instance
