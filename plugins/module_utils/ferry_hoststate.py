@@ -55,8 +55,11 @@ def effective(inventory_enabled, inventory_reason, record):
     return True, None
 
 
-def describe(host, state, changed, previous, record, inventory_enabled=True):
-    """One line for the operator: the host's scheduling state after disable/enable."""
+def describe(host, state, changed, previous, record, inventory_enabled=True, check_mode=False):
+    """One line for the operator: the host's scheduling state after disable/enable (in check mode,
+    what it would be: nothing was written)."""
+    if check_mode:
+        return "check mode, nothing written: " + describe(host, state, changed, previous, record, inventory_enabled)
     if state == "disabled":
         since = record.get("since")
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)) if since is not None else "unknown time"

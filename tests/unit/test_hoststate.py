@@ -127,3 +127,9 @@ def test_gather_reports_the_record(tmp_path):
 ])
 def test_describe(state, changed, previous, record, inv, expected):
     assert ferry_hoststate.describe("hv-a1", state, changed, previous, record, inv) == expected
+
+
+def test_describe_check_mode():
+    line = ferry_hoststate.describe("hv-a1", "disabled", True, None, {"reason": "r", "since": 0, "controller": "c"},
+                                    check_mode=True)
+    assert line == "check mode, nothing written: hv-a1: disabled for scheduling (r, since 1970-01-01 00:00:00 UTC, by c)"
