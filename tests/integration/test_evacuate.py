@@ -20,7 +20,9 @@ SMALL = ("m1.small", 1, 128)
 
 
 def boot(name, host, flavor="m1.small", **kw):
-    return lab.ok(lab.run_playbook("boot.yml", instance=name, flavor=flavor, image="tiny", host=host, **kw))
+    if host:
+        kw["host"] = host
+    return lab.ok(lab.run_playbook("boot.yml", instance=name, flavor=flavor, image="tiny", **kw))
 
 
 def names_on(host):
