@@ -53,7 +53,9 @@ options:
     type: path
     required: true
   binary:
-    description: The ansible-playbook to run (default the one next to this Python, else PATH's).
+    description:
+      - The ansible-playbook to run (default the one next to this Python, else PATH's); its directory
+        is put first on the runs' PATH.
     type: path
 requirements:
   - ansible-runner on the controller
@@ -108,18 +110,30 @@ except ImportError:
     RUNNER_ERR = traceback.format_exc()
 
 
+def _tail(runner):
+    """The last line the run printed (why a run without failure events ended: a usage error...)."""
+    try:
+        lines = [x.strip() for x in runner.stdout.read().splitlines() if x.strip()]
+    except Exception:
+        return None
+    return lines[-1][:300] if lines else None
+
+
 def run_one(p, guest, binary):
     pdd = os.path.join(p["artifacts_dir"], guest)
     os.makedirs(pdd, exist_ok=True)
     start = time.time()
+    envvars = {"ANSIBLE_CONFIG": os.path.join(p["project_dir"], "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    if binary:
+        # ansible-runner runs `ansible-playbook` from PATH (its `binary` option would run a raw command
+        # without the playbook): put the chosen one's directory first
+        envvars["PATH"] = os.path.dirname(binary) + os.pathsep + os.environ.get("PATH", "")
     kwargs = dict(private_data_dir=pdd, project_dir=p["project_dir"], playbook=p["playbook"],
                   inventory=p["inventory"], extravars=dict(p["extravars"], instance=guest), quiet=True,
-                  envvars={"ANSIBLE_CONFIG": os.path.join(p["project_dir"], "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
-    if binary:
-        kwargs["binary"] = binary
+                  envvars=envvars)
     try:
         r = ansible_runner.run(**kwargs)
-        res = ferry_evacuate.run_result(guest, r.rc, r.status, list(r.events), pdd)
+        res = ferry_evacuate.run_result(guest, r.rc, r.status, list(r.events), pdd, _tail(r))
     except Exception as e:  # the runner itself failed: the guest's state is unknown to us, say so
         res = ferry_evacuate.run_result(guest, None, "error", [], pdd)
         res["reason"] = "could not run migrate.yml: %s" % e

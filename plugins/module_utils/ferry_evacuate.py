@@ -132,7 +132,7 @@ def plan_text(steps, left):
 # one guest's migrate run (ansible-runner events) -> its result
 # --------------------------------------------------------------------------
 
-def run_result(instance, rc, status, events, artifacts=None):
+def run_result(instance, rc, status, events, artifacts=None, stdout_tail=None):
     """{instance, moved, target, result, reason, artifacts} from one migrate.yml run's events.
 
     moved: the run succeeded and reported a move result (ferry_move_result, kept as job stats);
@@ -153,7 +153,8 @@ def run_result(instance, rc, status, events, artifacts=None):
     moved = rc == 0 and move is not None
     reason = None
     if not moved:
-        reason = failures[0] if failures else "migrate.yml ended %s (rc %s) without a move result" % (status, rc)
+        reason = failures[0] if failures else "migrate.yml ended %s (rc %s) without a move result%s" % (
+            status, rc, ": %s" % stdout_tail if stdout_tail else "")
     return {"instance": instance, "moved": moved, "target": (move or {}).get("target") if moved else None,
             "result": move if moved else None, "reason": reason, "rc": rc, "status": status,
             "artifacts": artifacts}

@@ -181,6 +181,12 @@ def test_run_result_other_endings(rc, events, reason):
     assert ferry_evacuate.run_result("g", rc, status, events)["reason"] == reason
 
 
+def test_run_result_without_events_says_what_the_run_printed_last():
+    r = ferry_evacuate.run_result("g", 2, "failed", [], stdout_tail="error: the following arguments are required")
+    assert r["reason"] == ("migrate.yml ended failed (rc 2) without a move result: "
+                           "error: the following arguments are required")
+
+
 def test_summary_counts():
     results = [{"instance": "g1", "moved": True, "target": "hv-a2", "result": {}, "reason": None},
                {"instance": "g3", "moved": False, "target": None, "result": None, "reason": "No valid host"}]
@@ -240,7 +246,8 @@ def test_module_runs_migrate_per_guest_bounded(monkeypatch, tmp_path, parallel):
     assert results[3]["reason"] == "Schedule: No valid host"
     assert results[4]["reason"] == "could not run migrate.yml: runner exploded"
     kw = fake.calls[0]
-    assert kw["extravars"]["ferry_adopt"] is False and kw["binary"] == "/venv/bin/ansible-playbook"
+    assert kw["extravars"]["ferry_adopt"] is False and "binary" not in kw
+    assert kw["envvars"]["PATH"].split(":")[0] == "/venv/bin"
     assert kw["private_data_dir"] == str(tmp_path / "runs" / kw["extravars"]["instance"])
     assert kw["envvars"]["ANSIBLE_CONFIG"] == "/p/ansible.cfg"
     assert p["extravars"] == {"ferry_adopt": False}  # each run got its own copy with its instance
