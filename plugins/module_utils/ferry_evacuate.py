@@ -132,6 +132,19 @@ def plan_text(steps, left):
 # one guest's migrate run (ansible-runner events) -> its result
 # --------------------------------------------------------------------------
 
+# What an ansible-runner that started this play (the tests, AWX) leaves in the environment for its own
+# callback; a run started from inside must not inherit it (its awx_display would load itself as the
+# "original" stdout callback and fail), so each inner runner sets its own.
+OUTER_RUNNER_ENV = ("ANSIBLE_STDOUT_CALLBACK", "ORIGINAL_STDOUT_CALLBACK", "ANSIBLE_CALLBACK_PLUGINS",
+                    "AWX_ISOLATED_DATA_DIR", "ANSIBLE_CACHE_PLUGIN", "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+                    "RUNNER_OMIT_EVENTS", "RUNNER_ONLY_FAILED_EVENTS")
+
+
+def inner_env(env):
+    """The environment a migrate run starts from: this one without an outer runner's callback settings."""
+    return {k: v for k, v in env.items() if k not in OUTER_RUNNER_ENV}
+
+
 def run_result(instance, rc, status, events, artifacts=None, stdout_tail=None):
     """{instance, moved, target, result, reason, artifacts} from one migrate.yml run's events.
 

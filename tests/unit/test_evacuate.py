@@ -251,3 +251,10 @@ def test_module_runs_migrate_per_guest_bounded(monkeypatch, tmp_path, parallel):
     assert kw["private_data_dir"] == str(tmp_path / "runs" / kw["extravars"]["instance"])
     assert kw["envvars"]["ANSIBLE_CONFIG"] == "/p/ansible.cfg"
     assert p["extravars"] == {"ferry_adopt": False}  # each run got its own copy with its instance
+
+
+def test_inner_env_drops_the_outer_runners_callback():
+    env = {"PATH": "/bin", "ANSIBLE_STDOUT_CALLBACK": "awx_display", "ORIGINAL_STDOUT_CALLBACK": "awx_display",
+           "ANSIBLE_CALLBACK_PLUGINS": "/x/display_callback", "AWX_ISOLATED_DATA_DIR": "/a", "JOB_ID": "7",
+           "ANSIBLE_CONFIG": "/p/ansible.cfg"}
+    assert ferry_evacuate.inner_env(env) == {"PATH": "/bin", "JOB_ID": "7", "ANSIBLE_CONFIG": "/p/ansible.cfg"}
