@@ -173,6 +173,14 @@ def run_result(instance, rc, status, events, artifacts=None, stdout_tail=None):
             "artifacts": artifacts}
 
 
+def one_line(reason):
+    """A multi-line reason (a scheduler report) on one line: the headline and what was removed, not the
+    filters that removed nothing nor the running counts."""
+    lines = [x.strip() for x in str(reason or "").splitlines() if x.strip()]
+    keep = [x for x in lines if not (": removed none," in x or (x.endswith(" remain") and ": " in x))]
+    return "; ".join(keep)
+
+
 def summary(results, left, host):
     """(lines, counts) for the evacuation of `host` from the run results and the guests left."""
     lines, moved, stayed = [], 0, 0
@@ -183,7 +191,7 @@ def summary(results, left, host):
                                                      (r.get("result") or {}).get("status") or "finished"))
         else:
             stayed += 1
-            lines.append("%s: stays on %s: %s" % (r["instance"], host, r["reason"]))
+            lines.append("%s: stays on %s: %s" % (r["instance"], host, one_line(r["reason"])))
     for g in left:
         stayed += 1
         lines.append("%s: stays on %s: %s" % (g["instance"], host, g["reason"]))

@@ -101,6 +101,7 @@ def test_evacuate_drains_the_host_within_its_az(guest_name, enable_afterwards, t
     assert "No valid host" in res["failed"][0]["reason"] and "hv-a2" in res["failed"][0]["reason"]
     shown = "\n".join(r.task_result("Report each guest's result")["msg"])
     assert "%s: stays on hv-a1: " % big in shown
+    print("\n" + shown)
 
     # recorded on the host itself, with reason, time and controller
     rec = record("hv-a1")

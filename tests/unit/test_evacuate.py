@@ -258,3 +258,16 @@ def test_inner_env_drops_the_outer_runners_callback():
            "ANSIBLE_CALLBACK_PLUGINS": "/x/display_callback", "AWX_ISOLATED_DATA_DIR": "/a", "JOB_ID": "7",
            "ANSIBLE_CONFIG": "/p/ansible.cfg"}
     assert ferry_evacuate.inner_env(env) == {"PATH": "/bin", "JOB_ID": "7", "ANSIBLE_CONFIG": "/p/ansible.cfg"}
+
+
+def test_one_line_keeps_the_headline_and_the_removals():
+    report = ("Schedule (filters, then weighers): No valid host for g3 (flavor m1.large: 2 vCPU, 512 MiB, 4 GiB, AZ az1): "
+              "4 host(s) considered, none passed.\nignore_hosts removed hv-a1: in ignore_hosts\nignore_hosts: 3 remain\n"
+              "RetryFilter: removed none, 3 remain\nAvailabilityZoneFilter removed hv-b1: in AZ az2, az1 requested\n"
+              "AvailabilityZoneFilter: 1 remain\nRamFilter removed hv-a2: needs 512 MiB, 256 MiB free at ratio 1.0\n"
+              "RamFilter: 0 remain\nRamFilter left no host.")
+    assert ferry_evacuate.one_line(report) == (
+        "Schedule (filters, then weighers): No valid host for g3 (flavor m1.large: 2 vCPU, 512 MiB, 4 GiB, AZ az1): "
+        "4 host(s) considered, none passed.; ignore_hosts removed hv-a1: in ignore_hosts; AvailabilityZoneFilter "
+        "removed hv-b1: in AZ az2, az1 requested; RamFilter removed hv-a2: needs 512 MiB, 256 MiB free at ratio 1.0; "
+        "RamFilter left no host.")
