@@ -9,7 +9,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd chromium
 
-.PHONY: all system venv lab lab-down demo status test unit integration faults lint bench molecule clean
+.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench molecule clean
 
 all: demo
 
@@ -44,9 +44,10 @@ demo: lab
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
+# ansible-lint with the production profile over the whole repository (what .ansible-lint excludes aside)
 lint: venv
 	$(BIN)/ruff check plugins library tests roles
-	$(BIN)/ansible-lint --nocolor -q playbooks roles
+	$(BIN)/ansible-lint --nocolor -q --profile production
 	@for m in library/*.py; do n=$$(basename $$m .py); \
 	  $(BIN)/ansible-doc -M library $$n >/dev/null || { echo "ansible-doc $$n failed"; exit 1; }; done
 	@echo "ansible-doc renders every module"
@@ -66,6 +67,11 @@ test: lab
 # 8 concurrent moves): every fault point, its end state, peak commitment per host printed.
 faults: lab
 	FERRY_CONCURRENCY=20 $(BIN)/pytest -q -s -rA tests/faults
+
+# Mutant check: each tests/faults/mutants/*.patch puts a fixed defect back in a scratch worktree;
+# its regression test must fail there (the proof for fixes that landed before their tests).
+mutants: lab
+	bash tests/faults/mutants/run.sh
 
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab.

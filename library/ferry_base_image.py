@@ -51,6 +51,19 @@ options:
     description: Seconds allowed for the HTTP fetch to connect / stall.
     type: int
     default: 60
+  progress_file:
+    description:
+      - Where the fetch writes its progress (JSON, replaced atomically, at most twice a second)
+        and, at the end, its result; M(ferry_progress) polls it while this module runs async.
+    type: path
+  progress_label:
+    description: What the progress lines call this transfer.
+    type: str
+    default: base image
+  bwlimit:
+    description: Bandwidth limit of the store and host-to-host fetches, KiB/s (0, none).
+    type: int
+    default: 0
 author:
   - ferry developers
 """
@@ -97,12 +110,18 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible.module_utils import ferry_imagecache as cache
-from ansible.module_utils import ferry_peer
+from ansible.module_utils import ferry_peer, ferry_progress
 
 
-def fetch_store(url, tmp, timeout):
+class FetchFailed(Exception):
+    pass
+
+
+def fetch_store(url, tmp, timeout, progress=None):
     resp = open_url(url, timeout=timeout)
-    return cache.stream_to_file(resp, tmp)
+    if progress is not None:
+        progress.set_total(resp.headers.get("Content-Length"))
+    return cache.stream_to_file(resp, tmp, progress=progress)
 
 
 def source_argv(source):
@@ -117,11 +136,11 @@ def source_argv(source):
     return ferry_peer.peer_argv(host, words)
 
 
-def fetch_source(source, tmp):
+def fetch_source(source, tmp, progress=None):
     proc = subprocess.Popen(source_argv(source), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        n, digest = cache.stream_to_file(proc.stdout, tmp, sparse=True)
+        n, digest = cache.stream_to_file(proc.stdout, tmp, sparse=True, progress=progress)
     finally:
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace")
@@ -146,7 +165,7 @@ def probe(module, path, expected):
     return cache.image_problems(json.loads(out), expected)
 
 
-def ensure(module):
+def ensure(module, progress=None):
     p = module.params
     final = cache.cache_path(p["cache_dir"], p["sha256"], p["ext"])
     result = {"changed": False, "path": final, "fetched_from": "cache", "bytes": 0}
@@ -163,8 +182,8 @@ def ensure(module):
             result["changed"] = False
             return result
         errors = []
-        for kind, option, fetch in (("store", "url", lambda: fetch_store(p["url"], tmp, p["timeout"])),
-                                    ("source", "source", lambda: fetch_source(p["source"], tmp)),
+        for kind, option, fetch in (("store", "url", lambda: fetch_store(p["url"], tmp, p["timeout"], progress)),
+                                    ("source", "source", lambda: fetch_source(p["source"], tmp, progress)),
                                     ("local", "local_source", lambda: fetch_local(module, p["local_source"], tmp))):
             if not p[option]:
                 continue
@@ -174,8 +193,10 @@ def ensure(module):
                     problems = probe(module, tmp, cache.expected_format(p["ext"]))
                     if problems:
                         os.unlink(tmp)
-                        module.fail_json(msg="image %s from %s refused: %s" % (p["sha256"], kind, "; ".join(problems)))
+                        raise FetchFailed("image %s from %s refused: %s" % (p["sha256"], kind, "; ".join(problems)))
                 cache.commit(tmp, final, p["sha256"], digest)
+            except FetchFailed:
+                raise
             except Exception as e:  # network, ssh, the peer's refusal, checksum: try the next way
                 errors.append("%s: %s" % (kind, e))
                 if os.path.exists(tmp):
@@ -185,8 +206,8 @@ def ensure(module):
             if errors:
                 result["store_error"] = "; ".join(errors)
             return result
-    module.fail_json(msg="could not get base image %s into %s: %s"
-                     % (p["sha256"], p["cache_dir"], "; ".join(errors) or "no url, source or local_source given"))
+    raise FetchFailed("could not get base image %s into %s: %s"
+                      % (p["sha256"], p["cache_dir"], "; ".join(errors) or "no url, source or local_source given"))
 
 
 def main():
@@ -199,14 +220,27 @@ def main():
             local_source=dict(type="path"),
             ext=dict(type="str", default=".qcow2"),
             timeout=dict(type="int", default=60),
+            progress_file=dict(type="path"),
+            progress_label=dict(type="str", default="base image"),
+            bwlimit=dict(type="int", default=0),
         ),
         required_one_of=[("url", "source", "local_source")],
         supports_check_mode=True,
     )
+    p = module.params
+    progress = None
+    if p["progress_file"] and not module.check_mode:
+        progress = ferry_progress.Reporter(p["progress_file"], p["progress_label"], bwlimit_kib=p["bwlimit"])
+    elif p["bwlimit"]:
+        progress = ferry_progress.Reporter(None, bwlimit_kib=p["bwlimit"])
     try:
-        result = ensure(module)
-    except ValueError as e:
+        result = ensure(module, progress)
+    except (ValueError, FetchFailed) as e:
+        if progress is not None:
+            progress.done(failed=True, msg=str(e))
         module.fail_json(msg=str(e))
+    if progress is not None:
+        progress.done(result=result)
     module.exit_json(**result)
 
 

@@ -21,6 +21,8 @@ description:
     flavor the guest's domain is not at, so the host holds both until confirm.
   - Supports check mode (the re-check runs, nothing is written).
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   instance:
     description: Guest name.
@@ -49,17 +51,31 @@ options:
     type: dict
     default: {}
   config:
-    description: Scheduler settings (ratios, reserved resources).
+    description:
+      - Scheduler settings (ratios, reserved resources, C(enabled_filters)).
+      - The re-check runs C(ComputeFilter) and, for RAM, vCPUs and disk, the filters
+        C(enabled_filters) names (C(RamFilter) and/or C(AggregateRamFilter), and so on; the plain
+        filter when it names neither), with the ratios resolved as the scheduler resolves them.
+    type: dict
+    default: {}
+  aggregates:
+    description:
+      - The host's aggregates (C(ferry_aggregates)), a list of C({name, metadata}); their
+        C(ram_allocation_ratio), C(cpu_allocation_ratio) and C(disk_allocation_ratio) metadata
+        are read by the Aggregate* filters of the re-check.
+    type: list
+    elements: dict
+    default: []
+  allocation_ratios:
+    description:
+      - The host's own allocation ratios (C(ferry_allocation_ratios), keys C(ram), C(cpu),
+        C(disk)); they win over the ratios in I(config).
     type: dict
     default: {}
   host:
     description: Inventory name of this host (used in the report).
     type: str
     default: this host
-  uri:
-    description: libvirt URI.
-    type: str
-    default: qemu:///session
   ttl:
     description: Seconds the claim lives unless renewed (with the operation's lease); with
       I(state=renewed), C(0) keeps the claim without expiry until it is released.
@@ -142,7 +158,8 @@ def claim(module):
         # a host disabled on itself (disable_host.yml, evacuate.yml) takes no claim, checked under the same
         # lock its disable is written under: a move scheduled before the disable cannot land after it
         record = facts.get("disabled_record")
-        facts.update(name=p["host"], enabled=not record, disabled_reason=(record or {}).get("reason"), az=None)
+        facts.update(name=p["host"], enabled=not record, disabled_reason=(record or {}).get("reason"), az=None,
+                     aggregates=p["aggregates"], allocation_ratios=p["allocation_ratios"])
         fits, report = ferry_claim.recheck(facts, p["instance"], p["flavor"], p["config"])
         if not fits:
             module.fail_json(msg="claim refused on re-check: " + report, report=report)
@@ -163,6 +180,8 @@ def main():
             claims_dir=dict(type="path", required=True),
             storage_dir=dict(type="path"),
             declared=dict(type="dict", default={}),
+            aggregates=dict(type="list", elements="dict", default=[]),
+            allocation_ratios=dict(type="dict", default={}),
             config=dict(type="dict", default={}),
             host=dict(type="str", default="this host"),
             uri=dict(type="str", default="qemu:///session"),

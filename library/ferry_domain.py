@@ -13,15 +13,13 @@ description:
   - Stopping is a graceful ACPI shutdown, forced after I(shutdown_timeout) seconds.
   - Supports check mode and diff mode.
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: Domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI.
-    type: str
-    default: qemu:///session
   xml:
     description: Full domain XML to define (without ferry metadata; see I(metadata)).
     type: str

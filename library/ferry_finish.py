@@ -16,15 +16,21 @@ description:
     C(qemu-img check), then the domain is defined from I(xml) with ferry's I(metadata) and started
     when I(state=running).
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   name:
     description: The guest's domain name.
     type: str
     required: true
+  fold:
+    description:
+      - Pre-copy overlays to fold first, each C(top) (the shipped overlay) and C(into) (the disk file
+        shipped before the stop, C(format)). The overlay is pointed at that file, committed into it
+        and deleted, so the disk ends in the guest's own layout.
+    type: list
+    elements: dict
+    default: []
   rebase:
     description: Overlays to rebase, each C(path), C(base_path), C(base_sha256), C(base_format), C(source_base).
     type: list
@@ -96,6 +102,15 @@ def run_ok(module, argv, steps):
 def finish(module):
     p = module.params
     steps = []
+    for f in p["fold"]:
+        # a pre-copy overlay (the guest's writes after its disk was frozen and shipped) goes back
+        # into that disk's file: the target ends with the guest's own layout
+        if not os.path.isfile(f["top"]) or not os.path.isfile(f["into"]):
+            module.fail_json(msg="pre-copy fold: %s or %s is missing" % (f["top"], f["into"]), steps=steps)
+        run_ok(module, q.rebase_argv(f["top"], f["into"], backing_fmt=f.get("format") or "qcow2", unsafe=True), steps)
+        run_ok(module, ["qemu-img", "commit", "-f", "qcow2", "-d", f["top"]], steps)
+        os.unlink(f["top"])
+        steps.append("folded %s into %s" % (f["top"], f["into"]))
     for r in p["rebase"]:
         want = os.path.basename(r["base_path"])
         if not want.startswith(r["base_sha256"]) or not os.path.isfile(r["base_path"]):
@@ -153,6 +168,7 @@ def main():
             uri=dict(type="str", default="qemu:///session"),
             name=dict(type="str", required=True),
             rebase=dict(type="list", elements="dict", default=[]),
+            fold=dict(type="list", elements="dict", default=[]),
             grow=dict(type="dict"),
             check=dict(type="list", elements="path", default=[]),
             xml=dict(type="str", required=True),

@@ -17,15 +17,13 @@ description:
     that target (what ships, what goes into its cache, the rewritten paths).
   - Changes nothing.
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: The guest's domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   cache_dir:
     description: This host's image cache directory.
     type: path

@@ -14,11 +14,9 @@ description:
     refuses only when the target's is worse.
   - Changes nothing.
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   requirements:
     description: C(requirements) returned by M(ferry_guest).
     type: dict

@@ -14,17 +14,18 @@ description:
   - Claims in flight are read from the host's claims directory.
   - Read-only; supports check mode.
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
-  uri:
-    description: libvirt connection URI on the host.
-    type: str
-    default: qemu:///session
   name:
     description: Inventory name of the host (copied into the result).
     type: str
     required: true
   az:
-    description: Availability zone of the host.
+    description:
+      - Availability zone of the host (C(ferry_az)). When its I(aggregates) set
+        C(availability_zone) metadata, that wins (comma-separated values put the host in each;
+        the result's C(az) is then the comma-joined list and C(azs) the list).
     type: str
     required: true
   declared:
@@ -53,6 +54,16 @@ options:
     type: list
     elements: dict
     default: []
+  allocation_ratios:
+    description:
+      - The host's own allocation ratios (C(ferry_allocation_ratios); keys C(ram), C(cpu), C(disk)
+        or Nova's C(ram_allocation_ratio)...), which win over C(ferry_scheduler)'s in the
+        scheduler's filters and weighers and in the claim's re-check.
+    type: dict
+    default: {}
+  host_ip:
+    description: The host's address (C(ansible_host)), read by SimpleCIDRAffinityFilter.
+    type: str
   capabilities:
     description: Extra host capabilities matched by the scheduler's ComputeCapabilitiesFilter.
     type: dict
@@ -136,6 +147,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import ferry_hostfacts, ferry_hoststate, ferry_libvirt
+from ansible.module_utils.ferry_sched.resolve import host_az, host_azs
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -155,8 +167,12 @@ def run(module, client):
     facts.update({
         "name": p["name"], "az": p["az"], "enabled": enabled,
         "disabled_reason": reason, "aggregates": p["aggregates"],
-        "capabilities": p["capabilities"],
+        "capabilities": p["capabilities"], "allocation_ratios": p["allocation_ratios"],
+        "host_ip": p["host_ip"],
     })
+    # the AZ as the scheduler resolves it (aggregates, then ferry_az): boot and adoption record it
+    facts["azs"] = list(host_azs(facts, None)[0])
+    facts["az"] = host_az(facts, None)
     return facts
 
 
@@ -173,6 +189,8 @@ def main():
             disabled_reason=dict(type="str"),
             aggregates=dict(type="list", elements="dict", default=[]),
             capabilities=dict(type="dict", default={}),
+            allocation_ratios=dict(type="dict", default={}),
+            host_ip=dict(type="str"),
             domain_type=dict(type="str", choices=["kvm", "qemu"]),
             shared_storage=dict(type="list", elements="path", default=[]),
         ),

@@ -19,15 +19,13 @@ description:
   - With I(state=absent) the holder's lease is released; a lease of another operation is left alone.
   - The guest's metadata as read under the lock is returned, so the caller decides on fresh state.
 version_added: "0.3.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: The guest's domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   lock_dir:
     description: Directory of this host's lock file (the claims directory).
     type: path
@@ -59,6 +57,13 @@ options:
     description: With I(state=present), succeed with C(domain=null) when the guest has no domain here.
     type: bool
     default: false
+  event:
+    description:
+      - With I(state=present), a migration event applied in the same locked write as the take
+        (confirm, revert...), so taking the lease and marking the guest cost one call on the host.
+      - Refused (nothing written) when the guest's status does not allow it.
+    type: str
+    choices: [claim, stop, ship, finish, fail, confirm, confirmed, revert, reverted]
   state:
     description: Take (present), renew (renewed) or release (absent) the lease.
     type: str
@@ -72,6 +77,14 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Take web01's lease for a confirm and mark its move confirming, in one call
+  ferry_lease:
+    name: web01
+    lock_dir: /var/lib/ferry/claims
+    lease_id: 9a0c2f4e-5b7d-4e21-8f3a-1c2d3e4f5a6b
+    op: confirm
+    event: confirm
+
 - name: Take web01's lease for a migration
   ferry_lease:
     name: web01
@@ -122,6 +135,8 @@ def lease(module, client):
                     module.fail_json(msg="op is required to take a lease")
                 new = ferry_state.take(meta, p["op"], ferry_state.make_lease(
                     p["op"], p["lease_id"], p["controller"], p["ttl"], now), now, p["takeover"], p["break_id"])
+                if p["event"]:
+                    new = ferry_state.apply(new, p["lease_id"], event=p["event"], now=now)
             elif p["state"] == "renewed":
                 new = ferry_state.apply(meta, p["lease_id"], renew=p["ttl"], now=now)
             else:
@@ -148,6 +163,7 @@ def main():
             takeover=dict(type="bool", default=False),
             break_id=dict(type="str"),
             missing_ok=dict(type="bool", default=False),
+            event=dict(type="str", choices=list(ferry_state.TRANSITIONS)),
             state=dict(type="str", choices=["present", "renewed", "absent"], default="present"),
         ),
         supports_check_mode=False,

@@ -23,15 +23,13 @@ description:
     nvram file where libvirt puts it by default is accepted too. Otherwise the module fails, naming
     each such path, before it deletes or undefines anything.
 version_added: "0.2.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   name:
     description: The guest's domain name.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   cache_dir:
     description: This host's image cache directory.
     type: path
@@ -103,6 +101,18 @@ def refuse_outside(module, paths, dom, nvram_ok=False):
                          refused=errors, deleted=[], kept=[])
 
 
+def undeletable(paths, idir):
+    """Why some of `paths` (or the instance dir) could not be removed by this user: checked before
+    anything is undefined or deleted, so a purge fails whole, never half-way (a definition gone
+    while its files stay would leave files no later purge finds)."""
+    out = []
+    for path in list(paths) + ([idir] if os.path.isdir(idir) else []):
+        parent = os.path.dirname(os.path.normpath(path)) or "."
+        if os.path.lexists(path) and not os.access(parent, os.W_OK | os.X_OK):
+            out.append("cannot remove %s: its directory %s is not writable" % (path, parent))
+    return out
+
+
 def purge(module, client):
     p = module.params
     problems = ferry_validate.name_errors(p["name"], "instance", "name") + [
@@ -135,6 +145,10 @@ def purge(module, client):
     if module.check_mode:
         out["deleted"] = delete
         return out
+    blocked = undeletable(delete, os.path.join(p["instances_dir"], p["name"]))
+    if blocked:
+        module.fail_json(msg="refusing to delete %s: %s; nothing was changed (its definition and files are all "
+                         "still here)" % (p["name"], "; ".join(blocked)), refused=blocked, deleted=[], kept=[])
     client.undefine(p["name"])
     for path in delete:
         if os.path.lexists(path):

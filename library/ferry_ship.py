@@ -21,6 +21,8 @@ description:
     disagree), and the copy's allocation is reported beside the source's.
   - A qcow2 overlay's backing file is not followed (the base travels by sha256, see ferry_base_image).
 version_added: "0.1.0"
+extends_documentation_fragment:
+  - ferry_libvirt
 options:
   files:
     description:
@@ -40,10 +42,6 @@ options:
     description: The guest's domain on this host; it must be inactive.
     type: str
     required: true
-  uri:
-    description: libvirt URI on this host.
-    type: str
-    default: qemu:///session
   bwlimit:
     description: Bandwidth limit in KiB/s (0 = none).
     type: int

@@ -27,7 +27,8 @@ def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
             "name": name, "az": hv.get("ferry_az"), "reachable": False, "enabled": False,
             "disabled_reason": "unreachable: %s" % reason if res.get("unreachable") else "facts failed: %s" % reason,
             "capacity": {"vcpus": 0, "memory_mb": 0, "disk_gb": 0}, "used": {}, "free": {},
-            "instances": [], "claims": [], "aggregates": [], "capabilities": {},
+            "instances": [], "claims": [], "aggregates": list(hv.get("ferry_aggregates") or []), "capabilities": {},
+            "allocation_ratios": dict(hv.get("ferry_allocation_ratios") or {}),
         })
     return hosts
 
@@ -115,18 +116,23 @@ def ferry_move_errors(kind, name, hosts, flavors, new_flavor=None, target_host=N
 def ferry_pending_pair(hosts, name, op=None):
     """{source, target} copies of an unconfirmed move; raises (fails the task) when there is none."""
     try:
-        src, tgt = ferry_move.pending_pair(ferry_move.locate(hosts, name), op)
+        src, tgt = ferry_state.pending_pair(ferry_state.locate(hosts, name), op)
     except ValueError as e:
         raise ValueError("%s: %s" % (name, e)) from None
     return {"source": src, "target": tgt}
 
 
 def ferry_move_settled(hosts, name, status):
-    return ferry_move.settled(ferry_move.locate(hosts, name), status)
+    return ferry_state.settled(ferry_state.locate(hosts, name), status)
 
 
-def ferry_recovery_plan(hosts, name):
-    return ferry_move.recovery_plan(ferry_move.locate(hosts, name), {h["name"]: h for h in hosts})
+def ferry_recovery_plan(hosts, name, under_lease=None):
+    """recover.yml's plan; with `under_lease` ({host: ferry_lease result}), decided on the guest's
+    metadata as read under the lease on each copy instead of the facts gathered before it."""
+    copies = ferry_state.locate(hosts, name)
+    if under_lease is not None:
+        copies = ferry_state.refreshed(copies, under_lease, hosts)
+    return ferry_state.recovery_plan(copies, {h["name"]: h for h in hosts})
 
 
 def ferry_transition(record, event, **fields):
@@ -134,8 +140,13 @@ def ferry_transition(record, event, **fields):
     return ferry_state.transition(record, event, **fields)
 
 
+def ferry_move_hosts(hosts, name):
+    """Every host a guest's move involves (its copies, the source and target its records name)."""
+    return ferry_state.hosts_of_move(ferry_state.locate(hosts, name))
+
+
 def ferry_orphan_claims(hosts, name):
-    return ferry_move.orphan_claims(hosts, name)
+    return ferry_state.orphan_claims(hosts, name)
 
 
 def ferry_move_plan(guest, target_vars, target_facts=None):
@@ -195,6 +206,8 @@ class FilterModule(object):
             "ferry_boot_errors": ferry_boot_errors,
             "ferry_status_table": ferry_status_table,
             "ferry_locate": ferry_move.locate,
+            "ferry_move_hosts": ferry_move_hosts,
+            "ferry_precopy_split": ferry_guestmove.precopy_split,
             "ferry_move_errors": ferry_move_errors,
             "ferry_move_request": ferry_move.move_request,
             "ferry_flavor_of": ferry_move.flavor_of,
@@ -205,6 +218,7 @@ class FilterModule(object):
             "ferry_recovery_plan": ferry_recovery_plan,
             "ferry_move_settled": ferry_move_settled,
             "ferry_move_result": ferry_move.result,
+            "ferry_move_line": ferry_move.one_line,
             "ferry_move_plan": ferry_move_plan,
             "ferry_safe_text": ferry_safe_text,
             "ferry_pick": ferry_pick,

@@ -10,6 +10,7 @@ if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
 from ansible.module_utils import ferry_validate  # noqa: E402
+from ansible.module_utils.ferry_sched import resolve  # noqa: E402
 
 
 def ferry_validate_input(values, spec, names, hostvars, flavors=None, images=None):
@@ -19,7 +20,7 @@ def ferry_validate_input(values, spec, names, hostvars, flavors=None, images=Non
     flavor or image name.  [] when all is well."""
     hosts = {n: hostvars[n] for n in names or []}
     known = {"host": list(hosts),
-             "az": sorted({str(hv.get("ferry_az")) for hv in hosts.values() if hv.get("ferry_az")}),
+             "az": sorted({str(az) for n, hv in hosts.items() for az in _azs(n, hv)}),
              "flavor": list(flavors) if flavors is not None else None,
              "image": list(images) if images is not None else None}
     errs = ferry_validate.input_errors(values, spec, known)
@@ -29,6 +30,16 @@ def ferry_validate_input(values, spec, names, hostvars, flavors=None, images=Non
     if kinds & {"flavor", "image"}:
         errs += ferry_validate.catalogue_errors(flavors, images)
     return errs
+
+
+def _azs(name, hv):
+    """The host's AZs as the scheduler resolves them (aggregates, then ferry_az)."""
+    aggs = hv.get("ferry_aggregates")
+    host = {"name": name, "az": hv.get("ferry_az"), "aggregates": aggs if isinstance(aggs, list) else []}
+    try:
+        return resolve.host_azs(host, None)[0]
+    except (AttributeError, TypeError):  # malformed aggregates: reported by host_errors
+        return [hv.get("ferry_az")] if hv.get("ferry_az") else []
 
 
 def ferry_path_errors(path, allowed_dirs, allowed_paths=()):

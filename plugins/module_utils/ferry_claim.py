@@ -4,6 +4,11 @@ A claim is a JSON file in the host's claims directory, named after the guest.  I
 an exclusive lock on that directory after re-checking the host's capacity with the scheduler's
 resource filters against fresh facts (domains defined there + other claims), so two moves racing
 for the last room on a host cannot both win.
+
+The re-check reads the host's allocation ratios exactly as the scheduler's filters do (one
+resolver, ``ferry_sched.resolve``): its aggregates' ratios when the configuration enables the
+Aggregate* variant of a resource filter, else its own ``ferry_allocation_ratios``, else the
+configured ratio -- so a guest the filters admitted is not refused here for a different ratio.
 """
 
 import json
@@ -12,7 +17,16 @@ import time
 
 from ansible.module_utils import ferry_scheduler
 
-RESOURCE_FILTERS = ["ComputeFilter", "RamFilter", "CoreFilter", "DiskFilter"]
+
+
+def resource_filters(config):
+    """ComputeFilter and, for RAM, vCPU and disk, the variants the configuration enables (plain,
+    Aggregate*, or both), the plain filter when it enables neither."""
+    enabled = set((config or {}).get("enabled_filters") or ferry_scheduler.DEFAULT_FILTERS)
+    out = ["ComputeFilter"]
+    for plain, per_aggregate in ferry_scheduler.RESOURCE_FILTERS:
+        out += [f for f in (plain, per_aggregate) if f in enabled] or [plain]
+    return out
 
 
 def claim_path(claims_dir, instance):
@@ -56,6 +70,9 @@ def read_claim(claims_dir, instance):
 def recheck(host_facts, instance, flavor, config):
     """(fits, report_text) for one more guest of `flavor` on this host, with its current use.
 
+    `host_facts` carries the host's `aggregates` and `allocation_ratios` (from the inventory) so
+    that the ratios resolve as in the scheduler.
+
     A claim already held by this same instance is left out, so re-running a claim is idempotent.
     A domain of the same guest already on the host (same-host resize) still counts, as Nova's
     resource tracker counts both flavors until confirm.
@@ -63,7 +80,7 @@ def recheck(host_facts, instance, flavor, config):
     facts = dict(host_facts)
     facts["claims"] = [c for c in facts.get("claims", []) if c.get("instance") != instance]
     cfg = dict(config or {})
-    cfg["enabled_filters"] = RESOURCE_FILTERS
+    cfg["enabled_filters"] = resource_filters(config)
     request = {"instance": instance, "flavor": flavor, "image": {"properties": {}},
                "availability_zone": None, "ignore_hosts": [], "requested_host": None,
                "retry": {"num_attempts": 1, "hosts": []}, "scheduler_hints": {}, "server_group": None}

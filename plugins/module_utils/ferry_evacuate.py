@@ -9,7 +9,7 @@ takes its own lease and claim exactly as an operator's migrate does.
 
 import copy
 
-from ansible.module_utils import ferry_guestmove, ferry_move, ferry_scheduler
+from ansible.module_utils import ferry_guestmove, ferry_move, ferry_scheduler, ferry_state
 
 UNMANAGED = ("not booted by ferry (no ferry metadata): left where it is; adopt it first "
              "(playbooks/adopt.yml -e instance=%s) and evacuate again")
@@ -31,7 +31,7 @@ def classify(hosts, host, flavors):
         if not inst.get("managed"):
             reasons = [UNMANAGED % name]
         else:
-            copies = ferry_move.locate([h for h in hosts if h.get("reachable", True)], name)
+            copies = ferry_state.locate([h for h in hosts if h.get("reachable", True)], name)
             reasons = ferry_move.move_errors("migrate", name, copies, flavors, host_names=names)
         if reasons:
             left.append({"instance": name, "host": host, "state": inst.get("state"), "reason": "; ".join(reasons)})
@@ -75,7 +75,7 @@ def requests(hosts, source, movable, flavors, images, guest_results, fit_results
         if g.get("refusals"):
             left.append({"instance": name, "host": source, "reason": "; ".join(g["refusals"])})
             continue
-        cp = ferry_move.locate([h for h in hosts if h["name"] == source], name)[0]
+        cp = ferry_state.locate([h for h in hosts if h["name"] == source], name)[0]
         flavor = ferry_move.flavor_of(cp["instance"], flavors)
         props = ((images or {}).get(cp["instance"].get("image")) or {}).get("properties") or {}
         req = ferry_move.move_request("migrate", cp, flavor, props)

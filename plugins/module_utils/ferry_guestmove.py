@@ -274,6 +274,32 @@ def plan(xml_text, chains, hashes, cfg, target):
     return out
 
 
+def precopy_split(plan_, tag, src_dir):
+    """A move's ship list split for pre-copy (the guest runs until the stop).
+
+    Each shipped disk (overlay or whole file of a disk device) is frozen by an external disk-only
+    snapshot whose small overlay (`precopy-<tag>-<dev>.qcow2` in the source's instance dir
+    `src_dir`) takes the guest's writes from then on: the disk's own file, now read-only, ships
+    before the stop (`bulk`); after the stop only the overlays (and nvram / TPM state) ship
+    (`final`), and on the target each overlay is folded into its disk's file (`fold`), so the
+    target ends with the layout the guest had.  `snapshot`: [{target, overlay}] for ferry_precopy.
+    """
+    out = {"snapshot": [], "bulk": [], "final": [], "fold": []}
+    for e in plan_["ship"]:
+        if e["target"] in ("nvram", "tpm") or e.get("mode") not in ("overlay", "whole"):
+            out["final"].append(e)
+            continue
+        name = "precopy-%s-%s.qcow2" % (tag, e["target"])
+        src = os.path.join(src_dir, name)
+        dest = os.path.join(os.path.dirname(e["dest"]), name)
+        out["snapshot"].append({"target": e["target"], "overlay": src})
+        out["bulk"].append(e)
+        out["final"].append({"target": e["target"], "src": src, "dest": dest, "mode": "whole", "format": "qcow2",
+                             "allocated_bytes": 0, "peer": dict(e["peer"], name=name)})
+        out["fold"].append({"top": dest, "into": e["dest"], "format": e.get("format") or "qcow2"})
+    return out
+
+
 def _used_paths(xmls):
     used = {}
     for name, other in xmls.items():

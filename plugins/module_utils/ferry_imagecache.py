@@ -32,14 +32,17 @@ HOLE = 64 * 1024
 _ZEROS = bytes(HOLE)
 
 
-def stream_to_file(reader, path, sparse=False):
+def stream_to_file(reader, path, sparse=False, progress=None):
     """Copy a file-like `reader` into `path`; return (bytes, sha256).  With `sparse`, runs of
-    zeros (64 KiB, aligned) become holes instead of being written, as rsync --sparse does."""
+    zeros (64 KiB, aligned) become holes instead of being written, as rsync --sparse does.
+    `progress` (ferry_progress.Reporter) counts the bytes and applies its bandwidth limit."""
     h, n = hashlib.sha256(), 0
     with open(path, "wb") as out:
         for block in iter(lambda: reader.read(CHUNK), b""):
             h.update(block)
             n += len(block)
+            if progress is not None:
+                progress.add(len(block))
             if not sparse:
                 out.write(block)
                 continue

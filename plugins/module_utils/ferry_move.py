@@ -5,7 +5,10 @@ Migration statuses and their transitions live in ferry_state (one function, tran
 
 import uuid
 
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_libvirt, ferry_scheduler
+from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_libvirt, ferry_scheduler, ferry_state
+
+locate = ferry_state.locate
+_migration = ferry_state.migration_of
 
 IN_FLIGHT = ("pre-migrating", "migrating", "post-migrating", "finished", "confirming", "reverting")
 DONE = ("confirmed", "reverted", "error")
@@ -14,17 +17,6 @@ GIB = 1024 ** 3
 
 def new_migration_id():
     return str(uuid.uuid4())
-
-
-def locate(hosts, name):
-    """The copies of a guest: [{host, host_facts, instance}], source side first."""
-    copies = [{"host": h["name"], "host_facts": h, "instance": i}
-              for h in hosts for i in h.get("instances", []) if i["name"] == name]
-    return sorted(copies, key=lambda c: ((c["instance"].get("migration") or {}).get("role") == "target", c["host"]))
-
-
-def _migration(inst):
-    return inst.get("migration") or {}
 
 
 def flavor_record(flavor):
@@ -99,66 +91,23 @@ def migration_record(mid, kind, status, role, source, target, old_flavor, new_fl
     return rec
 
 
-def _status_of_move(src, tgt):
-    """The status of an unconfirmed move from both copies: a confirm or revert that started on
-    either copy wins (it must be finished, never turned around)."""
-    statuses = [_migration(c["instance"]).get("status") for c in (tgt, src) if c]
-    for settling in ("confirming", "reverting"):
-        if settling in statuses:
-            return settling
-    return statuses[0] if statuses else None
+# The phases of a move as the ferry callback shows them: (name, from mark, to mark).  `locate` (the
+# facts play before the move starts) is measured by the callback from the playbook's start.  With
+# pre-copy, `prepare` ends where the pre-copy starts (precopy_start) and the pre-copy runs to
+# `prepared`; without it the pre-copy phase is null.
+PHASES = (("schedule", "start", "scheduled"), ("claim", "scheduled", "claimed"), ("prepare", "claimed", "prepared"),
+          ("pre-copy", "precopy_start", "prepared"), ("stop", "prepared", "stopped"),
+          ("final ship", "stopped", "shipped"), ("finish+start", "shipped", "running"))
 
 
-def pending_pair(copies, op=None):
-    """(source, target) copies of an unconfirmed move, or raise ValueError saying why not.
-
-    A copy already removed by an interrupted confirm (the source) or revert (the target) is
-    given as {host, instance: None}, so a re-run finishes the job.  `op` (confirm / revert)
-    refuses to turn around a settle that started the other way.
-    """
-    if not copies:
-        raise ValueError("no such guest on any reachable hypervisor")
-    src = [c for c in copies if _migration(c["instance"]).get("role") == "source"]
-    tgt = [c for c in copies if _migration(c["instance"]).get("role") == "target"]
-    src, tgt = (src or [None])[0], (tgt or [None])[0]
-    mig = _migration((tgt or src or copies[0])["instance"])
-    status = _status_of_move(src, tgt)
-    if status not in ("finished", "confirming", "reverting"):
-        raise ValueError("no unconfirmed move (migration status is %r)" % (status,))
-    if op == "revert" and status == "confirming":
-        raise ValueError("its confirm was interrupted (status confirming; the source copy may be deleted "
-                         "already): it cannot be reverted; finish it with confirm.yml or recover.yml")
-    if op == "confirm" and status == "reverting":
-        raise ValueError("its revert was interrupted (status reverting; the target copy may be destroyed "
-                         "already): it cannot be confirmed; finish it with revert.yml or recover.yml")
-    if mig.get("same_host"):
-        if not tgt:
-            raise ValueError("the resized copy of the move is missing")
-        return tgt, tgt
-    if not tgt:
-        if status != "reverting" and op != "revert":
-            raise ValueError("the target copy of the move is missing")
-        tgt = {"host": mig.get("target_host"), "instance": None}
-    if not src:
-        if status != "confirming":
-            raise ValueError("the source copy of the move is missing (host unreachable?)")
-        src = {"host": mig.get("source_host"), "instance": None}
-    return src, tgt
-
-
-def settled(copies, status):
-    """True when a guest's last move already ended in `status` (confirmed / reverted): one copy left,
-    so a re-run of confirm.yml / revert.yml has nothing to do."""
-    return len(copies) == 1 and _migration(copies[0]["instance"]).get("status") == status
-
-
-def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor):
+def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor, instance=None):
     """The move's result: JSON-able, printed and kept as stats."""
     def span(a, b):
-        return round(times[b] - times[a], 3) if a in times and b in times else None
+        return round(float(times[b]) - float(times[a]), 3) if a in times and b in times else None
     return {
-        "migration_id": mid, "kind": kind, "source": source, "target": target,
+        "migration_id": mid, "kind": kind, "instance": instance, "source": source, "target": target,
         "old_flavor": old_flavor, "new_flavor": new_flavor,
+        "started_at": round(float(times["start"]), 3) if "start" in times else None,
         "phases_s": {
             "schedule_claim": span("start", "claimed"),
             "prepare_target": span("claimed", "prepared"),
@@ -166,77 +115,26 @@ def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor)
             "ship_delta": span("stopped", "shipped"),
             "rebase_define_start": span("shipped", "running"),
         },
+        "phases": [{"phase": n, "s": span("claimed", "precopy_start") if n == "prepare" and "precopy_start" in times
+                    else span(a, b)} for n, a, b in PHASES],
         "downtime_s": span("prepared", "running"),
         "total_s": span("start", "running"),
         "bytes_shipped": (ship or {}).get("bytes_sent", 0),
+        "precopy_bytes": (ship or {}).get("precopy_bytes", 0),
+        "final_bytes": (ship or {}).get("final_bytes", (ship or {}).get("bytes_sent", 0)),
         "overlay_bytes": (ship or {}).get("allocated_bytes", 0),
         "base_image": (base or {}).get("fetched_from"),
     }
 
 
-MOVING = ("pre-migrating", "migrating", "post-migrating")
-
-
-def recovery_plan(copies, hosts_by_name):
-    """What recover.yml does for a guest whose move was interrupted (controller killed, ...).
-
-    - 'none': no move in flight (or one that confirm.yml / revert.yml finish: they accept their
-      own interrupted 'confirming' / 'reverting' states).
-    - 'complete': the target copy was defined and marked finished, only the source's status lags:
-      the guest may already have run (and written) on the target, so the move is kept, to be
-      confirmed or reverted like any other.
-    - 'rollback': the target never ran: its copy, files and claim go, the source is restarted (if it
-      was running) with its old flavor and status error.
-    - 'confirm' / 'revert': a confirm or revert was interrupted (status confirming / reverting on
-      either copy): it is finished the way it started, never turned around.
-    - 'wait': a host involved is unreachable; nothing is safe to decide.
-    """
-    nothing = {"action": "none", "source": None, "target": None, "same_host": False, "migration": {},
-               "source_state": None, "source_disk": None, "source_metadata": {}}
-    if not copies:
-        return dict(nothing, reason="no such guest on any reachable hypervisor")
-    src = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "source"]
-    tgt = [c for c in copies if (c["instance"].get("migration") or {}).get("role") == "target"]
-    settling = _status_of_move(src[0] if src else None, tgt[0] if tgt else None)
-    if settling in ("confirming", "reverting"):
-        mig = _migration((tgt or src)[0]["instance"])
-        plan = dict(nothing, migration=mig, source=mig.get("source_host"), target=mig.get("target_host"),
-                    same_host=bool(mig.get("same_host")))
-        down = [h for h in (plan["source"], plan["target"]) if h and not (hosts_by_name.get(h) or {}).get("reachable")]
-        if down:
-            return dict(plan, action="wait", reason="%s is unreachable: the interrupted %s needs it; recover again "
-                        "when it is back" % (", ".join(sorted(set(down))), settling[:-3] + "e"))
-        op = "confirm" if settling == "confirming" else "revert"
-        return dict(plan, action=op, reason="its %s was interrupted (status %s): finishing it" % (op, settling))
-    if not src:
-        return dict(nothing, reason="no move in flight")
-    source = src[0]
-    mig = source["instance"].get("migration") or {}
-    if mig.get("status") == "finished" and not tgt and not mig.get("same_host") \
-            and mig.get("target_host") != source["host"]:
-        # a finished move whose target copy is gone (a revert interrupted after destroying it):
-        # the source copy is all there is; the revert is finished
-        target_host = mig.get("target_host")
-        plan = dict(nothing, migration=mig, source=source["host"], target=target_host)
-        if target_host and not (hosts_by_name.get(target_host) or {}).get("reachable"):
-            return dict(plan, action="wait", reason="target host %s is unreachable: cannot tell whether its copy "
-                        "is gone; recover again when it is back" % target_host)
-        return dict(plan, action="revert", reason="the target copy on %s is gone (a revert was interrupted): "
-                    "finishing the revert" % target_host)
-    if mig.get("status") not in MOVING:
-        return dict(nothing, reason="last move is %s" % mig.get("status"))
-    target_host = mig.get("target_host")
-    plan = {"source": source["host"], "target": target_host, "migration": mig,
-            "same_host": target_host == source["host"],
-            "source_state": mig.get("source_state") or "running",
-            "source_disk": ((source["instance"].get("disks") or [{}])[0]).get("path"),
-            "source_metadata": source["instance"].get("metadata") or {}}
-    if target_host and not (hosts_by_name.get(target_host) or {}).get("reachable"):
-        return dict(plan, action="wait", reason="target host %s is unreachable: cannot tell whether the "
-                    "guest ran there; recover again when it is back" % target_host)
-    if tgt and (tgt[0]["instance"].get("migration") or {}).get("status") == "finished":
-        return dict(plan, action="complete", reason="the target copy on %s was defined and finished" % tgt[0]["host"])
-    return dict(plan, action="rollback", reason="interrupted at %s before the target ran" % mig.get("status"))
+def one_line(res):
+    """A move's result as one line (the play's report; the callback adds the phase table)."""
+    mib = (res.get("bytes_shipped") or 0) / 1048576.0
+    flavor = res.get("old_flavor") if res.get("old_flavor") == res.get("new_flavor") else "%s -> %s" % (
+        res.get("old_flavor"), res.get("new_flavor"))
+    return "%s %s: %s -> %s (%s), downtime %s s, total %s s, %.1f MiB shipped, base %s" % (
+        res.get("kind"), res.get("instance") or "?", res.get("source"), res.get("target"), flavor,
+        res.get("downtime_s"), res.get("total_s"), mib, res.get("base_image"))
 
 
 def adoption_metadata(guest, host, flavors, image_shas, now=None):
@@ -287,17 +185,3 @@ def root_errors(guest, flavor, kind):
         return ["disk shrink refused: root disk %s is %.1f GiB, flavor %s has %s GiB"
                 % (root["target"], size / float(GIB), flavor.get("name"), flavor["disk_gb"])]
     return []
-
-
-def orphan_claims(hosts, name):
-    """[{host, id, expired}] claims of guest `name` that no operation needs any more: all of its
-    claims but those of a move still awaiting confirm or revert (status finished on a copy).
-    Called under the guest's lease (recover.yml), so no live operation of it holds a claim."""
-    keep = {(c["instance"].get("migration") or {}).get("id") for c in locate(hosts, name)
-            if (c["instance"].get("migration") or {}).get("status") == "finished"}
-    out = []
-    for h in hosts:
-        for c in h.get("claims") or ():
-            if c.get("instance") == name and c.get("id") not in keep:
-                out.append({"host": h["name"], "id": c.get("id"), "expired": bool(c.get("expired"))})
-    return out

@@ -45,11 +45,13 @@ def _num(value, digits=2):
 
 
 def limits(host, cfg):
-    """What the scheduler lets a host hold: capacity x ratio, less what is reserved (Nova)."""
+    """What the scheduler lets a host hold: capacity x the host's ratio (its own, else the
+    configured one, as the scheduler's resolver gives it), less what is reserved (Nova)."""
     cap = host.get("capacity") or {}
-    return {"memory_mb": (cap.get("memory_mb") or 0) * cfg["ram_allocation_ratio"] - cfg["reserved_host_memory_mb"],
-            "vcpus": (cap.get("vcpus") or 0) * cfg["cpu_allocation_ratio"],
-            "disk_gb": (cap.get("disk_gb") or 0) * cfg["disk_allocation_ratio"] - cfg["reserved_host_disk_mb"] / 1024.0}
+    ratio = {k: v[0] for k, v in ferry_scheduler.host_settings(host, cfg)["ratio"].items()}
+    return {"memory_mb": (cap.get("memory_mb") or 0) * ratio["ram_allocation_ratio"] - cfg["reserved_host_memory_mb"],
+            "vcpus": (cap.get("vcpus") or 0) * ratio["cpu_allocation_ratio"],
+            "disk_gb": (cap.get("disk_gb") or 0) * ratio["disk_allocation_ratio"] - cfg["reserved_host_disk_mb"] / 1024.0}
 
 
 def usage_before_after(hosts, decisions):

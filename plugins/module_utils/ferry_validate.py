@@ -17,6 +17,8 @@ the ferry_validate filters) and by modules on the hosts.
 import os
 import re
 
+from ansible.module_utils.ferry_sched import resolve
+
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 NAME_RULE = "[A-Za-z0-9][A-Za-z0-9._-]*"
 # Longest name per kind: a guest's name becomes a libvirt domain name, a directory and part of
@@ -245,6 +247,34 @@ def host_errors(name, hv):
     for var, kind in (("ferry_ssh_alias", "host"), ("ferry_az", "az")):
         if not _absent(hv.get(var)):
             errs += ["%s: %s" % (name, e) for e in name_errors(hv.get(var), kind, var)]
+    return errs + scheduler_errors(name, hv)
+
+
+def scheduler_errors(name, hv):
+    """The host's scheduler settings: aggregates well formed and putting it in at most one AZ
+    (through the scheduler's own resolver, as the AZ filter and move pinning read it), its own
+    allocation ratios positive numbers."""
+    aggs = hv.get("ferry_aggregates")
+    if _absent(aggs):
+        aggs = []
+    if not isinstance(aggs, list) or not all(isinstance(a, dict) and isinstance(a.get("metadata", {}), dict)
+                                             for a in aggs):
+        return ["%s: ferry_aggregates: must be a list of {name, metadata}" % name]
+    errs = resolve.az_errors(name, {"name": name, "az": hv.get("ferry_az"), "aggregates": aggs})
+    ratios = hv.get("ferry_allocation_ratios")
+    if not _absent(ratios):
+        if not isinstance(ratios, dict):
+            return errs + ["%s: ferry_allocation_ratios: must be a dict (ram, cpu, disk)" % name]
+        for key, value in ratios.items():
+            if key not in ("ram", "cpu", "disk") + resolve.RATIO_KEYS:
+                errs.append("%s: ferry_allocation_ratios: unknown key %s (ram, cpu, disk)" % (name, show(key)))
+                continue
+            try:
+                ok = float(value) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                errs.append("%s: ferry_allocation_ratios.%s: %s is not a positive number" % (name, key, show(value)))
     return errs
 
 

@@ -91,30 +91,30 @@ def test_move_killed_after_the_target_runs_is_kept(guest):
     assert_clean(name, dst, ref)
 
 
-@pytest.mark.parametrize("point,finish", [pytest.param("confirm-marked", "confirm.yml", marks=M),
-                                          ("confirm-purged", "recover.yml")])
-def test_confirm_killed_is_finished(guest, point, finish):
+# op, the point it is killed at, what finishes it, the opposite op (refused meanwhile), the status
+# it ends in, and whether the guest stays on the target (confirm) or the source (revert)
+KILLED_OPS = [
+    pytest.param("confirm", "confirm-marked", "confirm.yml", marks=M),
+    pytest.param("confirm", "confirm-purged", "recover.yml"),
+    pytest.param("revert", "revert-marked", "recover.yml", marks=M),
+    pytest.param("revert", "revert-destroyed", "revert.yml"),
+]
+
+
+@pytest.mark.parametrize("op,point,finish", KILLED_OPS)
+def test_confirm_or_revert_killed_is_finished(guest, op, point, finish):
+    """A confirm or revert killed midway is finished the way it started (never turned around)."""
     name, ref = guest
     src, dst = where(name)
     lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host=dst))
-    killed("confirm.yml", point, instance=name)
-    assert status(dst, name) == "confirming"
-    r = lab.run_playbook("revert.yml", instance=name)
-    assert r.rc != 0 and "cannot be reverted" in "\n".join(r.failures())
+    killed(op + ".yml", point, instance=name)
+    if op == "confirm":
+        assert status(dst, name) == "confirming"
+    opposite = "revert" if op == "confirm" else "confirm"
+    r = lab.run_playbook(opposite + ".yml", instance=name)
+    assert r.rc != 0 and "cannot be %sed" % opposite in "\n".join(r.failures())
     lab.ok(lab.run_playbook(finish, instance=name))
-    assert status(dst, name) == "confirmed" and lab.domain_state(src, name) == "absent"
-    assert_clean(name, dst, ref)
-
-
-@pytest.mark.parametrize("point,finish", [pytest.param("revert-marked", "recover.yml", marks=M),
-                                          ("revert-destroyed", "revert.yml")])
-def test_revert_killed_is_finished(guest, point, finish):
-    name, ref = guest
-    src, dst = where(name)
-    lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host=dst))
-    killed("revert.yml", point, instance=name)
-    r = lab.run_playbook("confirm.yml", instance=name)
-    assert r.rc != 0 and "cannot be confirmed" in "\n".join(r.failures())
-    lab.ok(lab.run_playbook(finish, instance=name))
-    assert status(src, name) == "reverted" and lab.domain_state(dst, name) == "absent"
-    assert_clean(name, src, ref)
+    keeps, gone = (dst, src) if op == "confirm" else (src, dst)
+    assert status(keeps, name) == op + "ed"
+    assert lab.domain_state(gone, name) == "absent"
+    assert_clean(name, keeps, ref)

@@ -2,6 +2,7 @@
 in every operator playbook before anything is touched, with a message naming the variable, and
 confirm deletes no path the guest's metadata names outside its instance dir (path #11)."""
 
+import os
 import re
 import xml.etree.ElementTree as ET
 
@@ -123,3 +124,59 @@ def test_same_host_confirm_deletes_nothing_outside_the_guest(guest_name):
         assert lab.dominfo("hv-a1", name)["state"] == "running"
     finally:
         lab.ssh("hv-a1", "rm -rf %s %s" % (other_dir, victims[1]))
+
+
+def _decoys(host, specs):
+    """Start processes on `host`, as its own user, whose command lines look like a ship's two ends;
+    returns {label: pid}.  `receive`: the target's peer dispatcher (`.../ferry-peer --config F receive
+    NAME`, a python sleeping under that argv); `tar`: the source's reader (a real `tar --create`,
+    blocked opening a FIFO nobody reads, so it never touches the disk it names)."""
+    pids = {}
+    for label, (kind, arg) in specs.items():
+        if kind == "receive":
+            cmd = ("nohup python3 -c 'import time; time.sleep(600)' /opt/x/ferry-peer --config /tmp/x.json receive %s"
+                   % arg)
+        else:
+            fifo = "/tmp/ferry-decoy-%s.fifo" % label
+            cmd = ("rm -f {f}; mkfifo {f}; nohup tar --create --file {f} --directory {d} --sparse -- {b}"
+                   .format(f=fifo, d=os.path.dirname(arg), b=os.path.basename(arg)))
+        out = lab.ssh(host, "%s >/dev/null 2>&1 </dev/null & echo $!" % cmd)
+        pids[label] = int(out.split()[-1])
+    return pids
+
+
+def _alive(host, pid):
+    return lab.ssh(host, "kill -0 %d 2>/dev/null && echo yes || echo no" % pid).strip() == "yes"
+
+
+def test_recover_stops_only_this_guests_ship(guest_name):
+    """#11: recover.yml stops an interrupted ship's two ends by their command lines; the instance
+    name went into that pattern unescaped, so recovering `rp.X` also killed `rpxX`'s ship (a `.`
+    matches any character).  Decoys with both names run on both hosts; recover of the dotted guest
+    stops its own (positive control) and leaves the other guest's."""
+    from tests.faults.test_fault_points import killed
+    base = guest_name("rp")
+    name = base.replace("-", ".")     # rp.<hex>: a name with a regex metacharacter
+    other = base.replace("-", "x")    # rpx<hex>: what the unescaped pattern also matched
+    guest_name_cleanup = name
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="tiny", host="hv-b1"))
+    try:
+        killed("migrate.yml", "after-claim", instance=name, target_host="hv-b2")
+        src_disk = lab.disk_path("hv-b1", name)
+        dst = _decoys("hv-b2", {"mine": ("receive", name), "other": ("receive", other)})
+        src = _decoys("hv-b1", {"mine": ("tar", src_disk), "other": ("tar", src_disk.replace(name, other))})
+        try:
+            assert all(_alive("hv-b2", p) for p in dst.values()) and all(_alive("hv-b1", p) for p in src.values())
+            r = lab.ok(lab.run_playbook("recover.yml", instance=name))
+            assert "rollback" in r.stdout
+            assert not _alive("hv-b2", dst["mine"]), "recover left this guest's receiving end running"
+            assert not _alive("hv-b1", src["mine"]), "recover left this guest's reading end running"
+            assert _alive("hv-b2", dst["other"]), "recover of %s killed %s's receiving end" % (name, other)
+            assert _alive("hv-b1", src["other"]), "recover of %s killed %s's reading end" % (name, other)
+            assert lab.dominfo("hv-b1", name)["state"] == "running"
+        finally:
+            for host, pids in (("hv-b2", dst), ("hv-b1", src)):
+                lab.ssh(host, "kill %s 2>/dev/null; rm -f /tmp/ferry-decoy-*.fifo; true"
+                        % " ".join(str(p) for p in pids.values()), check=False)
+    finally:
+        lab.run_playbook("delete.yml", instance=guest_name_cleanup, ferry_delete_takeover=True)

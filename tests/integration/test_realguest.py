@@ -270,8 +270,8 @@ def test_second_guest_on_same_base_ships_no_base_bytes(guest_name):
     lab.ssh("hv-b2", "rm -f %s/%s.qcow2" % (hv["ferry_cache_dir"], sha))
     r1 = lab.ok(lab.run_playbook("migrate.yml", instance=a, target_host="hv-b2"))
     r2 = lab.ok(lab.run_playbook("migrate.yml", instance=b, target_host="hv-b2"))
-    res1 = r1.task_result("Report the move")["ferry_move_result"]
-    res2 = r2.task_result("Report the move")["ferry_move_result"]
+    res1 = r1.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
+    res2 = r2.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
     assert res1["base_image"] in ("store", "source")
     assert res2["base_image"] == "cache"
     # the second move sent its overlay only: no base bytes (the fat base holds 192 MiB of data)

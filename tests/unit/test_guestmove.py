@@ -744,3 +744,24 @@ def test_lab_sample_plan_and_rewrite_touch_only_the_documented_lines():
     ]), changes
     assert SRC not in out  # nothing of the source host's layout is left
     assert "52:54:00:5f:af:01" in out and "be21cac9-021d-48f8-a2a4-0dd5d8a62a71" in out
+
+
+def test_precopy_split_freezes_shipped_disks_and_ships_their_overlays_after_the_stop():
+    from ansible.module_utils import ferry_guestmove as gm
+    plan = {"ship": [
+        {"target": "vda", "src": "/s/web/disk.qcow2", "dest": "/t/web/disk.qcow2", "mode": "overlay", "format": "qcow2",
+         "peer": {"area": "instance", "key": "web", "name": "disk.qcow2"}},
+        {"target": "vdb", "src": "/srv/data.raw", "dest": "/t/web/data.raw", "mode": "whole", "format": "raw",
+         "peer": {"area": "instance", "key": "web", "name": "data.raw"}},
+        {"target": "nvram", "src": "/s/nv/web_VARS.fd", "dest": "/t/web/web_VARS.fd", "mode": "whole", "format": "raw",
+         "peer": {"area": "instance", "key": "web", "name": "web_VARS.fd"}}]}
+    out = gm.precopy_split(plan, "3f1c0a52", "/s/web")
+    assert out["snapshot"] == [{"target": "vda", "overlay": "/s/web/precopy-3f1c0a52-vda.qcow2"},
+                               {"target": "vdb", "overlay": "/s/web/precopy-3f1c0a52-vdb.qcow2"}]
+    assert [e["src"] for e in out["bulk"]] == ["/s/web/disk.qcow2", "/srv/data.raw"]
+    assert [(e["src"], e["dest"], e["peer"]["name"]) for e in out["final"]] == [
+        ("/s/web/precopy-3f1c0a52-vda.qcow2", "/t/web/precopy-3f1c0a52-vda.qcow2", "precopy-3f1c0a52-vda.qcow2"),
+        ("/s/web/precopy-3f1c0a52-vdb.qcow2", "/t/web/precopy-3f1c0a52-vdb.qcow2", "precopy-3f1c0a52-vdb.qcow2"),
+        ("/s/nv/web_VARS.fd", "/t/web/web_VARS.fd", "web_VARS.fd")]
+    assert out["fold"] == [{"top": "/t/web/precopy-3f1c0a52-vda.qcow2", "into": "/t/web/disk.qcow2", "format": "qcow2"},
+                           {"top": "/t/web/precopy-3f1c0a52-vdb.qcow2", "into": "/t/web/data.raw", "format": "raw"}]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible.module_utils import ferry_claim, ferry_move, ferry_ship
+from ansible.module_utils import ferry_claim, ferry_move, ferry_ship, ferry_state
 
 GIB = 1024 ** 3
 FLAVORS = {
@@ -91,11 +91,11 @@ def test_pending_pair(copies, expect):
     hosts = [host(h, "az1", inst(migration=m)) for h, m in copies]
     located = ferry_move.locate(hosts, "web")
     if isinstance(expect, tuple):
-        src, tgt = ferry_move.pending_pair(located)
+        src, tgt = ferry_state.pending_pair(located)
         assert (src["host"], tgt["host"]) == expect
     else:
         with pytest.raises(ValueError, match=expect):
-            ferry_move.pending_pair(located)
+            ferry_state.pending_pair(located)
 
 
 @pytest.mark.parametrize("copies,op,error", [
@@ -111,9 +111,9 @@ def test_pending_pair_never_turns_a_settle_around(copies, op, error):
     located = ferry_move.locate([host(h, "az1", inst(migration=m)) for h, m in copies], "web")
     if error:
         with pytest.raises(ValueError, match=error):
-            ferry_move.pending_pair(located, op)
+            ferry_state.pending_pair(located, op)
     else:
-        ferry_move.pending_pair(located, op)
+        ferry_state.pending_pair(located, op)
 
 
 def test_locate_puts_source_first():
@@ -217,7 +217,7 @@ def _mig(status, role, target="a2"):
     ([_copy("a1", _mig("finished", "source"))], DOWN, "wait"),
 ])
 def test_recovery_plan(copies, hosts, action):
-    plan = ferry_move.recovery_plan(copies, hosts)
+    plan = ferry_state.recovery_plan(copies, hosts)
     assert plan["action"] == action, plan
     if action in ("rollback", "complete", "wait") and plan.get("source_metadata"):
         assert plan["source"] == "a1" and plan["source_metadata"]["migration"]["role"] == "source"
@@ -231,7 +231,7 @@ def test_recovery_plan(copies, hosts, action):
     ([], "confirmed", False),
 ])
 def test_settled(copies, status, expect):
-    assert ferry_move.settled(copies, status) is expect
+    assert ferry_state.settled(copies, status) is expect
 
 
 def test_orphan_claims_keep_only_a_pending_moves_claim():
@@ -239,7 +239,42 @@ def test_orphan_claims_keep_only_a_pending_moves_claim():
                   claims=[{"instance": "web", "id": "dead"}, {"instance": "other", "id": "x"}]),
              dict(host("a2", "az1", inst(migration={"id": "m1", "status": "finished", "role": "target"})),
                   claims=[{"instance": "web", "id": "m1"}])]
-    assert ferry_move.orphan_claims(hosts, "web") == [{"host": "a1", "id": "dead", "expired": False}]
+    assert ferry_state.orphan_claims(hosts, "web") == [{"host": "a1", "id": "dead", "expired": False}]
     for h in hosts:
         h["instances"][0]["migration"]["status"] = "confirmed"
-    assert [c["id"] for c in ferry_move.orphan_claims(hosts, "web")] == ["dead", "m1"]
+    assert [c["id"] for c in ferry_state.orphan_claims(hosts, "web")] == ["dead", "m1"]
+
+
+def test_recovery_is_decided_on_the_state_read_under_the_lease():
+    """recover.yml re-plans from what ferry_lease read under the lock: a move that finished between
+    the facts and the takeover is kept, not rolled back; a copy gone by then is dropped."""
+    src_mig = {"id": "m1", "role": "source", "status": "migrating", "source_host": "a1", "target_host": "a2"}
+    tgt_mig = dict(src_mig, role="target", status="migrating")
+    hosts = [host("a1", "az1", inst(state="shutoff", migration=src_mig)),
+             host("a2", "az1", inst(state="shutoff", migration=tgt_mig))]
+    copies = ferry_state.locate(hosts, "web")
+    by_name = {h["name"]: h for h in hosts}
+    assert ferry_state.recovery_plan(copies, by_name)["action"] == "rollback"
+    taken = {"a2": {"metadata": {"migration": dict(tgt_mig, status="finished")}, "domain_state": "running"}}
+    fresh = ferry_state.refreshed(copies, taken)
+    assert ferry_state.recovery_plan(fresh, by_name)["action"] == "complete"
+    assert [c["instance"]["state"] for c in fresh] == ["shutoff", "running"]
+    gone = ferry_state.refreshed(copies, {"a2": {"metadata": None, "domain_state": None}})
+    assert [c["host"] for c in gone] == ["a1"]
+
+
+def test_a_copy_defined_after_the_facts_is_seen_under_the_lease():
+    """The slow move defined and finished its target copy after recover gathered its facts: the
+    target host (named by the source's record) is read under the lease too, and the move is kept."""
+    src_mig = {"id": "m1", "role": "source", "status": "post-migrating", "source_host": "a1", "target_host": "a2"}
+    hosts = [host("a1", "az1", inst(state="shutoff", migration=src_mig)), host("a2", "az1")]
+    copies = ferry_state.locate(hosts, "web")
+    assert ferry_state.hosts_of_move(copies) == ["a1", "a2"]
+    by_name = {h["name"]: h for h in hosts}
+    assert ferry_state.recovery_plan(copies, by_name)["action"] == "rollback"
+    taken = {"a1": {"metadata": {"migration": dict(src_mig, status="finished")}, "domain_state": "shutoff"},
+             "a2": {"metadata": {"migration": dict(src_mig, role="target", status="finished")},
+                    "domain_state": "running"}}
+    fresh = ferry_state.refreshed(copies, taken, hosts)
+    assert [c["host"] for c in fresh] == ["a1", "a2"]
+    assert ferry_state.recovery_plan(fresh, by_name)["action"] == "none"

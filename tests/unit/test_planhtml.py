@@ -102,3 +102,11 @@ def test_plan_decision_without_host_and_without_weights():
     text, _ = parse(page)
     assert "Chosen host: hv-a2 (from hv-a1); alternates: none." in text
     assert "hv-a2: one host passed the filters (not weighed)." in text
+
+
+def test_limits_use_the_hosts_own_ratio():
+    cfg = ferry_planhtml.ferry_scheduler.resolve_config(CONFIG)
+    plain = host("hv-a2", "az1", memory_mb=1000)
+    own = host("hv-a3", "az1", memory_mb=1000, allocation_ratios={"ram": 2.0, "cpu": 1.0})
+    assert ferry_planhtml.limits(plain, cfg)["memory_mb"] == 1000
+    assert ferry_planhtml.limits(own, cfg)["memory_mb"] == 2000 and ferry_planhtml.limits(own, cfg)["vcpus"] == 8

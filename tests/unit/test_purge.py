@@ -180,3 +180,16 @@ def test_definition_mode_refuses_an_nvram_elsewhere(host):
     with pytest.raises(Failed):
         run(host, client)
     assert client.undefined == [] and (host / "outside.img").exists()
+
+
+def test_a_purge_that_could_not_delete_a_file_changes_nothing(host, monkeypatch):
+    """Checked before the undefine: a file it may not remove (its directory not writable for this
+    user; root is never refused, so os.access stands in for the host user's) fails the purge whole."""
+    idir = host / "instances" / "web01"
+    client = FakeClient({"web01": {"state": "shutoff", "xml": domain_xml("web01", [str(idir / "disk.qcow2")])}})
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if os.path.normpath(p) == str(idir) else real(p, m))
+    with pytest.raises(Failed) as e:
+        run(host, client)
+    assert "is not writable" in e.value.args[0]["msg"] and "nothing was changed" in e.value.args[0]["msg"]
+    assert "web01" in client.domains and (idir / "disk.qcow2").exists()

@@ -1,0 +1,247 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ferry_precopy
+short_description: Freeze a running guest's disks for pre-copy, and fold them back afterwards
+description:
+  - I(state=frozen) (the guest runs) saves the guest's persistent definition to I(saved_xml),
+    records the pre-copy in its ferry metadata (C(precopy), under the guest's lease), then takes an
+    external disk-only snapshot without libvirt metadata (atomic) of the disks in I(disks). Each
+    disk's file becomes a read-only backing file, safe to read while the guest runs. Every other
+    disk (cdrom, read-only, shared, cached) gets C(snapshot=no).
+  - I(state=folded) puts the guest back in the shape it had. For a running guest, each snapshot
+    overlay is merged back with an active block commit and a pivot. For a stopped guest, with
+    C(qemu-img commit). Then the saved definition is defined again (with the guest's current
+    metadata, without C(precopy)), and the overlays and the saved definition are deleted.
+    A guest without a C(precopy) record is left alone, so the fold can be repeated (recover.yml,
+    a re-run).
+version_added: "0.4.0"
+extends_documentation_fragment:
+  - ferry_libvirt
+options:
+  name:
+    description: The guest's domain name.
+    type: str
+    required: true
+  lease_id:
+    description: The operation's lease id; the guest's lease must be this one.
+    type: str
+    required: true
+  lock_dir:
+    description: Directory of this host's lease lock file (the claims directory).
+    type: path
+    required: true
+  state:
+    description: C(frozen) (take the snapshot) or C(folded) (merge it back).
+    type: str
+    choices: [frozen, folded]
+    required: true
+  disks:
+    description: With C(frozen), the disks to freeze, each C({target, overlay}) (overlay a new qcow2 file path).
+    type: list
+    elements: dict
+    default: []
+  saved_xml:
+    description: With C(frozen), where the pre-copy definition is saved (in the guest's instance directory).
+    type: path
+  commit_timeout:
+    description: Seconds an active block commit may take to become ready.
+    type: int
+    default: 600
+author:
+  - ferry developers
+"""
+
+EXAMPLES = r"""
+- name: Freeze web01's root disk; its disk.qcow2 then ships while the guest runs
+  ferry_precopy:
+    name: web01
+    lease_id: "{{ migration_id }}"
+    lock_dir: /var/lib/ferry/claims
+    state: frozen
+    disks: [{target: vda, overlay: /var/lib/ferry/instances/web01/precopy-3f1c0a52-vda.qcow2}]
+    saved_xml: /var/lib/ferry/instances/web01/precopy-3f1c0a52.xml
+"""
+
+RETURN = r"""
+precopy:
+  description: The pre-copy record kept in the guest's metadata (C(frozen)), or the one folded.
+  returned: always
+  type: dict
+steps:
+  description: What was done.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import fcntl
+import os
+import time
+import xml.etree.ElementTree as ET
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import ferry_domxml, ferry_libvirt, ferry_metadata, ferry_state
+from ansible.module_utils.ferry_libvirt import run_module
+
+
+def snapshot_xml(all_targets, disks):
+    """The disk-only snapshot's XML: an external qcow2 overlay for each of `disks`, no snapshot
+    for every other disk of the guest."""
+    root = ET.Element("domainsnapshot")
+    ET.SubElement(root, "name").text = "ferry-precopy"
+    ds = ET.SubElement(root, "disks")
+    frozen = {d["target"]: d["overlay"] for d in disks}
+    for t in all_targets:
+        if t in frozen:
+            e = ET.SubElement(ds, "disk", name=t, snapshot="external")
+            ET.SubElement(e, "driver", type="qcow2")
+            ET.SubElement(e, "source", file=frozen[t])
+        else:
+            ET.SubElement(ds, "disk", name=t, snapshot="no")
+    return ET.tostring(root, encoding="unicode")
+
+
+class Leased(object):
+    """The guest's metadata under the host's lease lock, checked against this operation's lease."""
+
+    def __init__(self, module, client):
+        self.module, self.client, self.p = module, client, module.params
+
+    def __enter__(self):
+        self.lock = open(os.path.join(self.p["lock_dir"], ".lease.lock"), "a")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        dom = self.client.domain(self.p["name"])
+        if dom is None:
+            self.module.fail_json(msg="%s: no domain of that name on this host" % self.p["name"])
+        self.dom = dom
+        self.meta = ferry_libvirt.parse_domain_xml(dom["xml"])["metadata"]
+        try:
+            ferry_state.check(self.meta, self.p["lease_id"])
+        except ferry_state.LeaseHeld as e:
+            self.module.fail_json(msg="%s: %s" % (self.p["name"], e))
+        return self
+
+    def write(self, meta):
+        self.client.set_metadata(self.p["name"], ferry_metadata.encode_plain(meta))
+        self.meta = meta
+
+    def __exit__(self, *exc):
+        self.lock.close()
+
+
+def freeze(module, client):
+    p = module.params
+    steps = []
+    with Leased(module, client) as g:
+        if g.meta.get("precopy"):
+            return {"changed": False, "precopy": g.meta["precopy"], "steps": ["already frozen"]}
+        if g.dom["state"] != "running":
+            module.fail_json(msg="%s is %s: pre-copy freezes a running guest only" % (p["name"], g.dom["state"]))
+        if not p["saved_xml"] or not p["disks"]:
+            module.fail_json(msg="state=frozen needs saved_xml and disks")
+        files = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(g.dom["xml"]))}
+        for d in p["disks"]:
+            if d.get("target") not in files or not d.get("overlay"):
+                module.fail_json(msg="%s: no disk %r to freeze (disks: %s)" % (p["name"], d.get("target"),
+                                                                               ", ".join(sorted(files))))
+            if os.path.exists(d["overlay"]):
+                module.fail_json(msg="%s: overlay %s exists already" % (p["name"], d["overlay"]))
+        fd = os.open(p["saved_xml"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            lv = client._libvirt
+            f.write(client.conn.lookupByName(p["name"]).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE))
+        record = {"xml": p["saved_xml"], "taken": round(time.time(), 3),
+                  "disks": {d["target"]: {"overlay": d["overlay"], "file": files[d["target"]]} for d in p["disks"]}}
+        g.write(dict(g.meta, precopy=record))  # recorded first: a crash after the snapshot is foldable
+        steps.append("recorded pre-copy, definition saved to %s" % p["saved_xml"])
+        flags = (lv.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | lv.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+                 | lv.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+        try:
+            client.conn.lookupByName(p["name"]).snapshotCreateXML(snapshot_xml(sorted(files), p["disks"]), flags)
+        except lv.libvirtError as e:
+            g.write({k: v for k, v in g.meta.items() if k != "precopy"})
+            os.unlink(p["saved_xml"])
+            module.fail_json(msg="%s: disk-only snapshot for pre-copy failed (nothing changed): %s" % (p["name"], e))
+        steps.append("froze %s" % ", ".join("%s (%s)" % (t, v["file"]) for t, v in sorted(record["disks"].items())))
+    return {"changed": True, "precopy": record, "steps": steps}
+
+
+def _active_commit(client, name, target, timeout):
+    lv = client._libvirt
+    dom = client.conn.lookupByName(name)
+    dom.blockCommit(target, None, None, 0, lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)
+    deadline = time.monotonic() + timeout
+    while True:
+        info = dom.blockJobInfo(target, 0)
+        if info and info.get("end", 0) > 0 and info.get("cur") == info.get("end"):
+            break
+        if not info:
+            raise RuntimeError("block commit of %s ended without becoming ready" % target)
+        if time.monotonic() > deadline:
+            dom.blockJobAbort(target, 0)
+            raise RuntimeError("block commit of %s not ready after %d s" % (target, timeout))
+        time.sleep(0.2)
+    dom.blockJobAbort(target, lv.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+
+
+def fold(module, client):
+    p = module.params
+    steps = []
+    with Leased(module, client) as g:
+        rec = g.meta.get("precopy")
+        if not rec:
+            return {"changed": False, "precopy": {}, "steps": ["nothing to fold"]}
+        running = g.dom["state"] == "running"
+        live_files = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(
+            client.conn.lookupByName(p["name"]).XMLDesc(0)))} if running else {}
+        for target, d in sorted(rec["disks"].items()):
+            if not os.path.exists(d["overlay"]):
+                steps.append("%s: overlay already folded" % target)
+                continue
+            try:
+                if running and live_files.get(target) == d["overlay"]:
+                    _active_commit(client, p["name"], target, p["commit_timeout"])
+                    steps.append("%s: active commit of %s, pivoted to %s" % (target, d["overlay"], d["file"]))
+                else:
+                    rc, out, err = module.run_command(["qemu-img", "commit", "-f", "qcow2", "-d", d["overlay"]])
+                    if rc != 0:
+                        raise RuntimeError("qemu-img commit %s: %s" % (d["overlay"], err.strip()))
+                    steps.append("%s: committed %s into %s" % (target, d["overlay"], d["file"]))
+            except Exception as e:  # libvirtError, RuntimeError
+                module.fail_json(msg="%s: folding the pre-copy of %s failed (the guest keeps its overlay; recover.yml "
+                                 "folds it again): %s" % (p["name"], target, e), steps=steps)
+        meta = {k: v for k, v in g.meta.items() if k != "precopy"}
+        with open(rec["xml"]) as f:
+            client.define(ferry_libvirt.with_metadata(f.read(), meta))
+        g.meta = meta
+        steps.append("defined the pre-copy definition again")
+        for d in rec["disks"].values():
+            if os.path.exists(d["overlay"]):
+                os.unlink(d["overlay"])
+        os.unlink(rec["xml"])
+    return {"changed": True, "precopy": rec, "steps": steps}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type="str", default="qemu:///session"),
+            name=dict(type="str", required=True),
+            lease_id=dict(type="str", required=True),
+            lock_dir=dict(type="path", required=True),
+            state=dict(type="str", choices=["frozen", "folded"], required=True),
+            disks=dict(type="list", elements="dict", default=[]),
+            saved_xml=dict(type="path"),
+            commit_timeout=dict(type="int", default=600),
+        ),
+        supports_check_mode=False,
+    )
+    run_module(module, freeze if module.params["state"] == "frozen" else fold)
+
+
+if __name__ == "__main__":
+    main()

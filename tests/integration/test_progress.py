@@ -1,0 +1,55 @@
+"""What an operator watches, run the way AWX runs jobs (ansible-runner, the lab inventory, a
+survey's answers as extravars): a base image fetch reports its progress while it runs (bytes,
+percent, rate, ETA: runner_retry events and the ferry callback's lines), limited by ferry_bwlimit;
+the move ends with its phase table and its result in the job's stats.  cache_prune.yml removes a
+cached base nothing uses and keeps one a guest stands on."""
+
+import os
+import re
+
+from tests.integration import lab
+
+PHASES = ["locate", "schedule", "claim", "prepare", "pre-copy", "stop", "final ship", "finish+start"]
+LIMIT_KIB = 16384  # 16 MiB/s: the 192 MiB base takes ~12 s, several polls
+
+
+def test_base_fetch_reports_progress_and_the_move_its_phases(guest_name):
+    name = guest_name("prog")
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="fat", host="hv-b1"))
+    hv = lab.inventory()[2]["hv-b2"]
+    entry = lab.manifest()["images"]["fat"]
+    cached = "%s/%s.qcow2" % (hv["ferry_cache_dir"], entry["sha256"])
+    pruned = lab.ok(lab.run_playbook("cache_prune.yml", host="hv-b2", image="fat", ferry_cache_min_age=0))
+    assert not lab.exists("hv-b2", cached), pruned.task_result("Remove unused cached images")
+
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_bwlimit=LIMIT_KIB))
+    polls = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_retry"
+             and e["event_data"].get("task", "").startswith("Wait for the base image")]
+    sizes = [p["progress"]["bytes"] for p in polls if p.get("progress")]
+    assert len(sizes) >= 3, polls
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    last = [p for p in polls if p.get("progress")][-1]["progress"]
+    store_size = os.path.getsize(os.path.join(lab.inventory()[0]["vars"]["ferry_lab_root"], "store", "fat.qcow2"))
+    assert last["total"] == store_size and 0 < last["percent"] < 100 and last["eta_s"] > 0
+    assert last["rate_bps"] <= LIMIT_KIB * 1024 * 1.15, last  # the limit holds
+    assert all(re.search(r"MiB of [\d.]+ MiB \(\d+%\), [\d.]+ MiB/s, ETA \d+ s", p["ferry_progress_line"]) for p in polls
+               if p.get("progress") and p["progress"]["total"]), polls
+    done = r.task_result("Wait for the base image to arrive and be verified on hv-b2")
+    assert done["finished"] and done["result"]["fetched_from"] == "store" and done["result"]["bytes"] == store_size
+    assert lab.exists("hv-b2", cached)
+
+    # the ferry callback, in the job's stdout: progress lines, then the move's line and phase table
+    shown = re.findall(r"^  progress: .*MiB", r.stdout, re.M)
+    assert len(shown) >= 3, r.stdout[-3000:]
+    assert re.search(r"^ferry: migrate %s: hv-b1 -> hv-b2, downtime [\d.]+ s" % re.escape(name), r.stdout, re.M)
+    assert re.findall(r"^  phase (\S+(?: \S+)?)\s", r.stdout, re.M) == PHASES
+    stats = [e["event_data"].get("artifact_data") or {} for e in r.events if e.get("event") == "playbook_on_stats"]
+    res = stats[-1]["ferry_move_result"]
+    assert res["instance"] == name and res["target"] == "hv-b2" and res["base_image"] == "store"
+
+    # the base is now used by the guest's disk on hv-b2: kept, saying by whom
+    kept = lab.ok(lab.run_playbook("cache_prune.yml", host="hv-b2", image="fat", ferry_cache_min_age=0))
+    res = kept.task_result("Remove unused cached images")
+    assert res["removed"] == [] and any("used by domain %s" % name in k["why"] for k in res["kept"]), res
+    assert lab.exists("hv-b2", cached)
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
