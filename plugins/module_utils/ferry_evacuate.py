@@ -181,14 +181,15 @@ def one_line(reason):
     return "; ".join(keep)
 
 
-def summary(results, left, host):
-    """(lines, counts) for the evacuation of `host` from the run results and the guests left."""
+def summary(results, left, host, confirmed=False):
+    """(lines, counts) for the evacuation of `host` from the run results and the guests left;
+    `confirmed`: the moves were confirmed at their end (ferry_evacuate_confirm)."""
     lines, moved, stayed = [], 0, 0
     for r in results:
         if r["moved"]:
             moved += 1
             lines.append("%s: moved %s -> %s (%s)" % (r["instance"], host, r["target"],
-                                                     (r.get("result") or {}).get("status") or "finished"))
+                                                     "confirmed" if confirmed else "finished, awaiting confirm or revert"))
         else:
             stayed += 1
             lines.append("%s: stays on %s: %s" % (r["instance"], host, one_line(r["reason"])))

@@ -191,9 +191,11 @@ def test_summary_counts():
     results = [{"instance": "g1", "moved": True, "target": "hv-a2", "result": {}, "reason": None},
                {"instance": "g3", "moved": False, "target": None, "result": None, "reason": "No valid host"}]
     lines, counts = ferry_evacuate.summary(results, [{"instance": "legacy", "reason": "not ferry's"}], "hv-a1")
-    assert lines == ["g1: moved hv-a1 -> hv-a2 (finished)", "g3: stays on hv-a1: No valid host",
-                     "legacy: stays on hv-a1: not ferry's"]
+    assert lines == ["g1: moved hv-a1 -> hv-a2 (finished, awaiting confirm or revert)",
+                     "g3: stays on hv-a1: No valid host", "legacy: stays on hv-a1: not ferry's"]
     assert counts == {"moved": 1, "left": 2}
+    lines, _ = ferry_evacuate.summary(results, [], "hv-a1", confirmed=True)
+    assert lines[0] == "g1: moved hv-a1 -> hv-a2 (confirmed)"
 
 
 # ---------------------------------------------------------------- the module's runs
