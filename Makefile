@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PLAYBOOK := $(BIN)/ansible-playbook
 # What the controller needs before the venv can be built (libvirt-python compiles against
-# libvirt-dev); the lab playbook installs the rest (qemu, libvirt daemons, sshd, rsync...).
-SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd
+# libvirt-dev), and chromium (headless: the HTML plan test renders the page); the lab playbook
+# installs the rest (qemu, libvirt daemons, sshd, rsync...).
+SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd chromium
 
 .PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench molecule clean
 

@@ -10,7 +10,9 @@ description:
   - With I(state=present), takes an exclusive lock on the claims directory, re-reads the host's
     domains and claims, re-checks RAM, vCPUs and disk with the scheduler's filters and ratios,
     and writes the claim only if the guest still fits. Fails with the filters' reasons otherwise,
-    so the caller can try the next alternate host.
+    so the caller can try the next alternate host. A host disabled on itself (the record
+    C(<claims_dir>/.host-disabled) of disable_host.yml / evacuate.yml, written under the same lock)
+    refuses every claim.
   - With I(state=absent), removes the guest's claim (only the claim of I(migration_id) when given).
   - With I(state=renewed), gives the claim of I(migration_id) a new expiry (I(ttl) seconds); fails
     when the guest's claim here is not that operation's any more.
@@ -153,8 +155,11 @@ def claim(module):
                                            p["claims_dir"], kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK))
         finally:
             client.close()
-        facts.update(name=p["host"], enabled=True, az=None, aggregates=p["aggregates"],
-                     allocation_ratios=p["allocation_ratios"])
+        # a host disabled on itself (disable_host.yml, evacuate.yml) takes no claim, checked under the same
+        # lock its disable is written under: a move scheduled before the disable cannot land after it
+        record = facts.get("disabled_record")
+        facts.update(name=p["host"], enabled=not record, disabled_reason=(record or {}).get("reason"), az=None,
+                     aggregates=p["aggregates"], allocation_ratios=p["allocation_ratios"])
         fits, report = ferry_claim.recheck(facts, p["instance"], p["flavor"], p["config"])
         if not fits:
             module.fail_json(msg="claim refused on re-check: " + report, report=report)

@@ -40,7 +40,10 @@ options:
     description: Directory of claim files (one JSON per claim in flight).
     type: path
   enabled:
-    description: Whether the host takes new guests (false = disabled for maintenance).
+    description:
+      - Whether the host takes new guests (false = disabled for maintenance), as the inventory says.
+      - A disabled record on the host (C(<claims_dir>/.host-disabled), written by disable_host.yml
+        and evacuate.yml) wins, and the host is then reported disabled with the reason of the record.
     type: bool
     default: true
   disabled_reason:
@@ -105,7 +108,11 @@ host:
     name: {description: Inventory name, type: str}
     az: {description: Availability zone, type: str}
     reachable: {description: Always true here (unreachable hosts are reported by the play), type: bool}
-    enabled: {description: Takes new guests, type: bool}
+    enabled: {description: Takes new guests (false when the inventory or a disabled record on the host says so), type: bool}
+    disabled_reason: {description: Why the host is disabled (the record's reason wins over the inventory's), type: str}
+    disabled_record:
+      description: The disabled record on the host (reason, since, controller, by), or null.
+      type: dict
     arch: {description: Host CPU architecture, type: str}
     domain_type:
       description: The declared I(domain_type) if libvirt offers it, else C(kvm) when /dev/kvm is usable, else C(qemu) (TCG).
@@ -139,7 +146,7 @@ host:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_hostfacts, ferry_libvirt
+from ansible.module_utils import ferry_hostfacts, ferry_hoststate, ferry_libvirt
 from ansible.module_utils.ferry_sched.resolve import host_az, host_azs
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
@@ -155,9 +162,11 @@ def run(module, client):
         kvm_usable=os.access("/dev/kvm", os.R_OK | os.W_OK), domain_type=p["domain_type"],
         shared_storage=p["shared_storage"],
         swtpm_dir=ferry_libvirt.swtpm_dir(p["uri"], os.environ, os.path.expanduser("~")))
+    # a disabled record on the host (disable_host.yml, evacuate.yml) wins over the inventory
+    enabled, reason = ferry_hoststate.effective(p["enabled"], p["disabled_reason"], facts["disabled_record"])
     facts.update({
-        "name": p["name"], "az": p["az"], "enabled": p["enabled"],
-        "disabled_reason": p["disabled_reason"], "aggregates": p["aggregates"],
+        "name": p["name"], "az": p["az"], "enabled": enabled,
+        "disabled_reason": reason, "aggregates": p["aggregates"],
         "capabilities": p["capabilities"], "allocation_ratios": p["allocation_ratios"],
         "host_ip": p["host_ip"],
     })

@@ -8,7 +8,7 @@ scheduler consumes (see ferry_scheduler for the shape).
 import json
 import os
 
-from ansible.module_utils import ferry_libvirt, ferry_qcow2, ferry_state
+from ansible.module_utils import ferry_hoststate, ferry_libvirt, ferry_qcow2, ferry_state
 
 
 def effective_capacity(declared, real):
@@ -154,5 +154,6 @@ def gather(client, run_qemu_img, declared, storage_dir, claims_dir=None, kvm_usa
         "free": free_capacity(capacity, used),
         "instances": instances,
         "claims": read_claims(claims_dir),
+        "disabled_record": ferry_hoststate.read_record(claims_dir),
         "swtpm_dir": swtpm_dir,
     }

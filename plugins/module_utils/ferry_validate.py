@@ -34,7 +34,9 @@ SHELL_META = set("`$;&|<>()[]{}*?!#~'\"\\^%")
 CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 TRUE = ("true", "yes", "on", "1", "y", "t")
 FALSE = ("false", "no", "off", "0", "n", "f")
-KINDS = NAME_KINDS + ("bool", "int", "path", "paths", "device", "choice")
+KINDS = NAME_KINDS + ("bool", "int", "path", "paths", "device", "choice", "text")
+# Free text an operator gives (a host's disabled reason): printable, one line, capped in length.
+TEXT_MAX = 200
 
 
 def show(value, limit=60):
@@ -185,6 +187,8 @@ def value_errors(var, value, spec, known=None):
         if not isinstance(value, str) or not DEVICE_RE.fullmatch(value):
             return ["%s: %s is not a disk's target device (vda, sdb...: [a-z][a-z0-9]*)" % (var, show(value))]
         return []
+    if kind == "text":
+        return text_errors(var, value, spec.get("max") or TEXT_MAX)
     if kind == "choice":
         choices = list(spec.get("choices") or [])
         if value not in choices:
@@ -200,6 +204,18 @@ def value_errors(var, value, spec, known=None):
             where = var if kind == "path" or isinstance(value, str) else "%s[%d]" % (var, i)
             errs.append("%s: %s %s" % (where, show(item), ", ".join(problems)))
     return errs
+
+
+def text_errors(var, value, limit=TEXT_MAX):
+    """Free text (a reason): a string of at most `limit` characters, no control characters (so one
+    line in a log, a report or a JSON record); anything else printable is kept as it is."""
+    if not isinstance(value, str):
+        return ["%s: %s is not text" % (var, show(value))]
+    if CONTROL_RE.search(value):
+        return ["%s: %s contains a control character" % (var, show(value))]
+    if len(value) > limit:
+        return ["%s: %s is longer than %d characters" % (var, show(value), limit)]
+    return []
 
 
 def input_errors(values, spec, known=None):

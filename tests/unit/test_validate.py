@@ -372,7 +372,7 @@ PLAYBOOKS = {
     "migrate.yml": dict(MOVE, instance="instance"),
     "plan.yml": {"instance": "instance", "flavor": "flavor", "target_host": "host", "ferry_target_az": "az",
                  "ferry_allow_cross_az": "bool", "ferry_allow_resize_to_same_host": "bool", "ferry_adopt": "bool",
-                 "ferry_root_disk": "device", "ferry_shared_storage": "paths"},
+                 "ferry_root_disk": "device", "ferry_shared_storage": "paths", "ferry_plan_html": "path"},
     "confirm.yml": {"instance": "instance", "ferry_shared_storage": "paths", **LEASE},
     "revert.yml": {"instance": "instance", "ferry_shutdown_timeout": "int", "ferry_shared_storage": "paths", **LEASE},
     "recover.yml": {"instance": "instance", "ferry_shared_storage": "paths", **LEASE, "ferry_break_lease": "instance"},
@@ -380,8 +380,19 @@ PLAYBOOKS = {
     "adopt.yml": {"instance": "instance", "host": "host", "ferry_root_disk": "device", "ferry_shared_storage": "paths"},
     "status.yml": {"ferry_shared_storage": "paths"},
     "cache_prune.yml": {"host": "host", "image": "image", "ferry_cache_min_age": "int", "ferry_libvirt_timeout": "int"},
+    "evacuate.yml": {"host": "host", "reason": "text", "ferry_evacuate_parallel": "int", "ferry_evacuate_confirm": "bool",
+                     "ferry_evacuate_artifacts_dir": "path", "ferry_evacuate_plan_html": "path",
+                     "ferry_shutdown_timeout": "int", "ferry_bwlimit": "int", "ferry_shared_storage": "paths",
+                     "ferry_lease_ttl": "int", "ferry_libvirt_timeout": "int"},
+    "disable_host.yml": {"host": "host", "reason": "text"},
+    "enable_host.yml": {"host": "host"},
 }
-REQUIRED = {"boot.yml": {"instance", "flavor", "image"}, "resize.yml": {"instance", "flavor"}, "cache_prune.yml": set()}
+REQUIRED = {"boot.yml": {"instance", "flavor", "image"}, "resize.yml": {"instance", "flavor"}, "cache_prune.yml": set(),
+            "evacuate.yml": {"host"}, "disable_host.yml": {"host"}, "enable_host.yml": {"host"}}
+# Free text (a disabled host's reason) may hold spaces and shell metacharacters: it is only ever a
+# JSON value and escaped text, never a name, a path or part of a command; control characters and
+# length are refused.
+TEXT_BAD = ["a\nb", "x\x1b[31m", "x" * 201]
 
 
 def _validate_spec(playbook):
@@ -408,9 +419,21 @@ def test_the_first_play_validates_what_the_playbook_takes(playbook):
     required = {k for k, s in spec.items() if s.get("required")}
     assert required == REQUIRED.get(playbook, {"instance"} if "instance" in spec else set())
     # every variable of the playbook refuses every bad name, naming itself
-    good = {"instance": "web01", "flavor": "m1.small", "image": "tiny"}
+    good = {"instance": "web01", "flavor": "m1.small", "image": "tiny", "host": "hv-a1"}
     for var in spec:
-        for bad in BAD_NAMES:
+        for bad in (TEXT_BAD if spec[var]["kind"] == "text" else BAD_NAMES):
             values = dict({k: x for k, x in good.items() if k in spec}, **{var: bad})
             errs = v.input_errors(values, spec, KNOWN)
             assert len(errs) == 1 and errs[0].split(":")[0].split("[")[0] == var, (var, bad, errs)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("disk swap; see ticket #42 $(not run)", []),
+    ("x" * 200, []),
+    ("x" * 201, ["reason: '%s'... (201 characters) is longer than 200 characters" % ("x" * 60)]),
+    ("two\nlines", ["reason: 'two\\nlines' contains a control character"]),
+    (42, ["reason: 42 is not text"]),
+    ("", []),
+])
+def test_text_kind(value, expected):
+    assert v.input_errors({"reason": value}, {"reason": {"kind": "text"}}) == expected
