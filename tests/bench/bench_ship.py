@@ -178,7 +178,8 @@ class Bench(object):
         return {"dir": "%s->%s" % (src, dst), "convert_s": done["convert"]["seconds"],
                 "copy_s": done["copy"]["seconds"], "copy_bytes": stats["bytes_sent"], "flat_bytes": flat_bytes}
 
-    def ferry(self, bw_kib):
+    def ferry(self, bw_kib, **run_kw):
+        """migrate.yml of the guest to the other host; run_kw for lab.run_playbook (inventory, binary)."""
         src, dst = self.where, self.other(self.where)
         extra = {"instance": self.name, "target_host": dst, "ferry_auto_confirm": True, "ferry_shutdown_timeout": 0}
         if self.hosts[src]["az"] != self.hosts[dst]["az"]:
@@ -186,7 +187,7 @@ class Bench(object):
         if bw_kib:
             extra["ferry_bwlimit"] = bw_kib
         t0 = time.monotonic()
-        r = lab.ok(lab.run_playbook("migrate.yml", **extra))
+        r = lab.ok(lab.run_playbook("migrate.yml", **run_kw, **extra))
         wall = time.monotonic() - t0
         res = r.task_result(MOVE_TASK)["ansible_facts"]["ferry_move_result"]
         ship = r.task_result(SHIP_TASK)

@@ -57,13 +57,14 @@ class Result(object):
         return sum((self.stats.get("changed") or {}).values())
 
 
-def run_playbook(name, check=False, **extravars):
-    """Run playbooks/<name> through ansible-runner; returns Result."""
+def run_playbook(name, check=False, inventory=INVENTORY, binary=None, **extravars):
+    """Run playbooks/<name> through ansible-runner; returns Result.  `inventory` and `binary` (the
+    ansible-playbook to run, e.g. one wrapped in a network namespace) for the emulated links."""
     with tempfile.TemporaryDirectory(prefix="ferry-runner-") as pdd:
         cmdline = "--check" if check else None
         r = ansible_runner.run(
             private_data_dir=pdd, project_dir=ROOT, playbook=os.path.join(ROOT, "playbooks", name),
-            inventory=INVENTORY, extravars=extravars, quiet=True, cmdline=cmdline,
+            inventory=inventory, binary=binary, extravars=extravars, quiet=True, cmdline=cmdline,
             envvars={"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
         return Result(r)
 
