@@ -336,8 +336,12 @@ def report(b, argv, wall):
               "no real link, no latency, no tc. Flatten is local, so it is timed again but not limited." % b.bw_kib)
     print("  caveats: page cache warm (base read before), shared lab (other tests may run concurrently), "
           "guest stopped by force (ferry_shutdown_timeout=0), so downtime excludes a graceful shutdown.")
+    footer(wall, b.problems)
+
+
+def footer(wall, problems):
     print("wall time of the whole benchmark: %.0f s" % wall)
-    for p in b.problems:
+    for p in problems:
         print("PROBLEM: " + p)
 
 
