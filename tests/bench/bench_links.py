@@ -122,7 +122,8 @@ class LinksBench(object):
         before = net.counters()
         p = net.ssh(src, script, timeout=900)
         after = net.counters()
-        fields = dict(kv.split("=", 1) for kv in p.stdout.split())
+        last = [ln for ln in p.stdout.splitlines() if ln.startswith("rc=")]   # (the dispatcher prints too)
+        fields = dict(kv.split("=", 1) for kv in (last[-1].split() if last else []))
         if fields.get("rc") != "0":
             raise RuntimeError("ferry transport %s -> %s failed: %s %s" % (src, dst, p.stdout, p.stderr))
         total = [ln for ln in p.stderr.splitlines() if ln.startswith("Total bytes written")]
@@ -139,7 +140,7 @@ class LinksBench(object):
         dst = self.ship.other(src)
         before = net.counters()
         t0 = time.monotonic()
-        res = self.ship.ferry(0, inventory=net.inventory, binary=net.ansible_playbook)
+        res = self.ship.ferry(0, inventory=net.inventory, env=net.runner_env())
         wall = time.monotonic() - t0
         after = net.counters()
         delta = net.delta(before, after)
@@ -150,11 +151,13 @@ class LinksBench(object):
 
     def run_profile(self, profile):
         a = self.args
-        out = {"profile": profile, "rate": netlab.PROFILES[profile]}
+        out = {"profile": profile, "rate": netlab.PROFILES[profile], "raw": []}
+        self.results.append(out)   # reported even when a later step fails
         with netlab.links(profile) as net:
             out["tbf"] = net.tbf
             out["netem"] = net.netem
-            out["raw"] = [self.raw_rsync(net, a.source, a.target), self.raw_ferry(net, a.source, a.target)]
+            out["raw"].append(self.raw_rsync(net, a.source, a.target))
+            out["raw"].append(self.raw_ferry(net, a.source, a.target))
             for r in out["raw"]:
                 print("  %s (a) %-62s %6.2f s %7.1f Mbit/s payload (%.0f%% of the link)"
                       % (profile, r["what"], r["seconds"], mbit(r["payload"], r["seconds"]),
@@ -164,7 +167,6 @@ class LinksBench(object):
             print("  %s (b) migrate.yml %s: wall %.1f s, downtime %.2f s, total_s %.1f, %s B shipped, base from %s"
                   % (profile, m["dir"], m["wall_s"], m["downtime_s"], m["total_s"], f"{m['bytes']:,}",
                      m["base_from"]), flush=True)
-        self.results.append(out)
 
     def cleanup(self):
         try:
@@ -183,7 +185,7 @@ def report(b, argv, wall):
     print("hosts %s (%s) -> %s (%s); payload file %d MiB random; guest %s: image %s, flavor %s, delta %d MiB"
           % (a.source, b.hosts[a.source]["az"], a.target, b.hosts[a.target]["az"], a.mib, b.ship.name, a.image,
              a.flavor, a.delta_mb))
-    if b.results:
+    if b.results and "netem" in b.results[0]:
         ok, why = b.results[0]["netem"]
         print("netem: %s" % ("available" if ok else "not available (%s): no added latency, no loss" % why))
     print()
@@ -199,6 +201,8 @@ def report(b, argv, wall):
     print("  %-8s %-14s %8s %10s %8s %11s %11s %12s %6s" % ("profile", "move", "wall s", "downtime s", "total s",
                                                            "ship phase", "ship send", "shipped B", "base"))
     for r in b.results:
+        if "move" not in r:
+            continue
         m = r["move"]
         print("  %-8s %-14s %8.1f %10.2f %8.1f %10.2fs %10.2fs %12s %6s" % (
             r["profile"], m["dir"], m["wall_s"], m["downtime_s"], m["total_s"], m["ship_phase_s"], m["rsync_s"],
@@ -209,14 +213,16 @@ def report(b, argv, wall):
         "profile", "transfer", "payload", "IP (nft)", "IP/pay", "+eth hdr", "eth/pay", "src veth tx",
         "src tbf tx", "tbf pkts", "drops"))
     for r in b.results:
-        rows = [("rsync", r["raw"][0]["payload"], r["raw"][0]["wire"]),
-                ("ferry tar|ssh", r["raw"][1]["payload"], r["raw"][1]["wire"]),
-                ("migrate.yml ship", r["move"]["bytes"], r["move"]["wire"])]
+        rows = [(name, x["payload"], x["wire"]) for name, x in zip(("rsync", "ferry tar|ssh"), r["raw"])]
+        if "move" in r:
+            rows.append(("migrate.yml ship", r["move"]["bytes"], r["move"]["wire"]))
         for name, pay, w in rows:
             print("  %-8s %-22s %13s %13s %8.4f %13s %8.4f %13s %13s %9s %6s" % (
                 r["profile"], name, f"{pay:,}", f"{w['ip_bytes']:,}", w["ip_bytes"] / pay, f"{w['eth_bytes']:,}",
                 w["eth_bytes"] / pay, f"{w['src_link_tx']:,}", f"{w['src_qdisc']:,}", f"{w['src_qdisc_packets']:,}",
                 w["drops"]))
+        if "move" not in r:
+            continue
         m = r["move"]
         print("  %-8s migrate.yml: controller link (Ansible, both ways) %s B; store link tx %s B; target -> source "
               "(ACKs, verify answers) %s B IP" % (r["profile"], f"{m['ctl_bytes']:,}", f"{m['store_tx']:,}",
@@ -235,12 +241,14 @@ def report(b, argv, wall):
           "(52 B per segment of 1448 B payload with timestamps: 3.6%) and Ethernet's 14 B (1%); tbf shapes "
           "on L2 bytes, so at most ~95% of a link's rate can be payload.")
     for r in b.results:
+        if "tbf" not in r:
+            continue
         t = r["tbf"]
         print("  %s: tc qdisc ... tbf rate %dbit burst %d limit %d on both ends of every veth"
               % (r["profile"], t["rate"], t["burst"], t["limit"]))
-    print("  commands: " + (b.results[0]["raw"][0]["cmd"] if b.results else ""))
+    for i, x in enumerate(b.results[0]["raw"] if b.results else []):
+        print("  %s %s" % ("commands:" if i == 0 else "         ", x["cmd"]))
     if b.results:
-        print("            " + b.results[0]["raw"][1]["cmd"])
         print("            ip netns exec ferry-nl-ctl ansible-playbook -i /run/ferry-netlab/inventory/hosts.yml "
               "playbooks/migrate.yml -e instance=%s -e target_host=... -e ferry_auto_confirm=true "
               "-e ferry_shutdown_timeout=0 -e ferry_allow_cross_az=true (via ansible-runner)" % b.ship.name)

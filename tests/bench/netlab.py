@@ -293,13 +293,19 @@ class Net(object):
         self.inventory = os.path.join(self.inventory_dir, "hosts.yml")
         self.known_hosts = os.path.join(STATE_DIR, "known_hosts")
         self.store_url = "http://%s:%d" % (STORE_ADDR, self.store_port)
-        self.ansible_playbook = os.path.join(STATE_DIR, "ansible-playbook")
+        self.bin_dir = os.path.join(STATE_DIR, "bin")
+        self.ansible_playbook = os.path.join(self.bin_dir, "ansible-playbook")
         self.netem = None
 
     # -- commands --------------------------------------------------------------------------------
     def ctl_argv(self, argv):
         """argv run in the controller's namespace."""
         return in_ns("ctl", argv)
+
+    def runner_env(self):
+        """Environment for ansible-runner (lab.run_playbook(env=...)): its ansible-playbook runs in
+        the controller's namespace (a wrapper first in PATH)."""
+        return {"PATH": self.bin_dir + os.pathsep + os.environ.get("PATH", "")}
 
     def ssh_argv(self, host):
         """ssh from the controller's namespace to `host`'s sshd there, as the host's user (a shell)."""
@@ -411,6 +417,7 @@ class Net(object):
         assert all(check["hosts"][h]["ansible_host"] == self.addr[h] for h in self.hosts)
         assert self.known_hosts in check["hvvars"]["ansible_ssh_common_args"]
         venv_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+        os.makedirs(self.bin_dir)
         with open(self.ansible_playbook, "w") as f:
             f.write("#!/bin/sh\n# ansible-playbook in the emulated controller's namespace\nexec ip netns exec %s %s \"$@\"\n"
                     % (ns_name("ctl"), shlex.quote(venv_playbook)))
