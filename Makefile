@@ -9,7 +9,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd chromium
 
-.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench molecule clean
+.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench netlab-clean molecule clean
 
 all: demo
 
@@ -73,12 +73,19 @@ faults: lab
 mutants: lab
 	bash tests/faults/mutants/run.sh
 
-# Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, and ferry's
-# delta shipping vs the flatten-and-copy baseline on the lab.
+# Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, ferry's
+# delta shipping vs the flatten-and-copy baseline on the lab, and ferry over emulated links
+# (network namespaces, veth pairs shaped with tc tbf: tests/bench/netlab.py).
 bench: lab
 	$(BIN)/python tests/bench/bench_scheduler.py
 	$(BIN)/python tests/bench/bench_ship.py
 	$(BIN)/python tests/bench/bench_precopy.py
+	$(BIN)/python tests/bench/bench_links.py
+
+# Leftovers of a killed emulated-links run: namespaces ferry-nl-*, their processes, the marked
+# edits in the lab hosts' ~/.ssh/config and authorized_keys, /run/ferry-netlab.
+netlab-clean: venv
+	$(BIN)/python tests/bench/netlab.py --clean
 
 # molecule scenario on the shared lab: create = playbooks/lab.yml (builds it, or changes nothing
 # when it is up), converge boots/resizes/confirms mol-web1, testinfra verifies, cleanup deletes it.

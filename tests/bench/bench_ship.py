@@ -178,7 +178,8 @@ class Bench(object):
         return {"dir": "%s->%s" % (src, dst), "convert_s": done["convert"]["seconds"],
                 "copy_s": done["copy"]["seconds"], "copy_bytes": stats["bytes_sent"], "flat_bytes": flat_bytes}
 
-    def ferry(self, bw_kib):
+    def ferry(self, bw_kib, **run_kw):
+        """migrate.yml of the guest to the other host; run_kw for lab.run_playbook (inventory, binary)."""
         src, dst = self.where, self.other(self.where)
         extra = {"instance": self.name, "target_host": dst, "ferry_auto_confirm": True, "ferry_shutdown_timeout": 0}
         if self.hosts[src]["az"] != self.hosts[dst]["az"]:
@@ -186,7 +187,7 @@ class Bench(object):
         if bw_kib:
             extra["ferry_bwlimit"] = bw_kib
         t0 = time.monotonic()
-        r = lab.ok(lab.run_playbook("migrate.yml", **extra))
+        r = lab.ok(lab.run_playbook("migrate.yml", **run_kw, **extra))
         wall = time.monotonic() - t0
         res = r.task_result(MOVE_TASK)["ansible_facts"]["ferry_move_result"]
         ship = r.task_result(SHIP_TASK)
@@ -335,8 +336,12 @@ def report(b, argv, wall):
               "no real link, no latency, no tc. Flatten is local, so it is timed again but not limited." % b.bw_kib)
     print("  caveats: page cache warm (base read before), shared lab (other tests may run concurrently), "
           "guest stopped by force (ferry_shutdown_timeout=0), so downtime excludes a graceful shutdown.")
+    footer(wall, b.problems)
+
+
+def footer(wall, problems):
     print("wall time of the whole benchmark: %.0f s" % wall)
-    for p in b.problems:
+    for p in problems:
         print("PROBLEM: " + p)
 
 

@@ -57,14 +57,16 @@ class Result(object):
         return sum((self.stats.get("changed") or {}).values())
 
 
-def run_playbook(name, check=False, **extravars):
-    """Run playbooks/<name> through ansible-runner; returns Result."""
+def run_playbook(name, check=False, inventory=INVENTORY, env=None, **extravars):
+    """Run playbooks/<name> through ansible-runner; returns Result.  `inventory` and `env` (more
+    environment, e.g. a PATH whose ansible-playbook runs in a network namespace) for the emulated
+    links (tests/bench/netlab.py)."""
     with tempfile.TemporaryDirectory(prefix="ferry-runner-") as pdd:
         cmdline = "--check" if check else None
         r = ansible_runner.run(
             private_data_dir=pdd, project_dir=ROOT, playbook=os.path.join(ROOT, "playbooks", name),
-            inventory=INVENTORY, extravars=extravars, quiet=True, cmdline=cmdline,
-            envvars={"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
+            inventory=inventory, extravars=extravars, quiet=True, cmdline=cmdline,
+            envvars=dict({"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}, **(env or {})))
         return Result(r)
 
 
