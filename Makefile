@@ -9,7 +9,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd chromium
 
-.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench netlab-clean molecule clean
+.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench netlab-clean molecule molecule-all clean
 
 all: demo
 
@@ -87,15 +87,30 @@ bench: lab
 netlab-clean: venv
 	$(BIN)/python tests/bench/netlab.py --clean
 
-# molecule scenario on the shared lab: create = playbooks/lab.yml (builds it, or changes nothing
-# when it is up), converge boots/resizes/confirms mol-web1, testinfra verifies, cleanup deletes it.
+# molecule scenarios on the shared lab (README "Tests"; common configuration in
+# .config/molecule/config.yml): create = molecule/shared/create.yml (builds the lab unless it is
+# up: the lab is built once), converge, idempotence, testinfra verify, cleanup deletes the
+# scenario's guests.  `make molecule` (and so `make test`) runs default and real_guest;
+# `make molecule-all` runs every scenario.  Each prints its duration.
 # test_sequence has no destroy: lab_down.yml would stop every guest on the lab and cost a rebuild.
 # reset: forget molecule's "created" state so create checks the lab again on every run.
 # --destroy=never: otherwise molecule runs destroy (lab_down.yml) after any failed step.
 MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
+MOLECULE_SCENARIOS := default real_guest
+MOLECULE_ALL_SCENARIOS := default az_pinning revert real_guest
+define molecule_run
+	@set -e; for s in $(1); do \
+	  $(MOLECULE) reset -s $$s; \
+	  t0=$$(date +%s); \
+	  $(MOLECULE) test -s $$s --destroy=never; \
+	  echo "molecule scenario $$s passed in $$(( $$(date +%s) - t0 )) s"; \
+	done
+endef
 molecule: venv
-	$(MOLECULE) reset -s default
-	$(MOLECULE) test -s default --destroy=never
+	$(call molecule_run,$(MOLECULE_SCENARIOS))
+
+molecule-all: venv
+	$(call molecule_run,$(MOLECULE_ALL_SCENARIOS))
 
 clean: lab-down
 	rm -rf $(VENV)
