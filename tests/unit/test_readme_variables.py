@@ -8,7 +8,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # role parameters set by ferry's own playbooks/roles, not by operators
-INTERNAL = re.compile(r"^ferry_(boot|move|claim|domain|validate|lab|base_image|lease_(takeover|missing_ok))_")
+INTERNAL = re.compile(r"^ferry_(boot|move|claim|domain|validate|lab|base_image|host_state|plan_html"
+                      r"|lease_(takeover|missing_ok)|evacuate_(passthrough|reason))_")
 
 
 def operator_variables():
