@@ -47,9 +47,12 @@ def test_base_fetch_reports_progress_and_the_move_its_phases(guest_name):
     res = stats[-1]["ferry_move_result"]
     assert res["instance"] == name and res["target"] == "hv-b2" and res["base_image"] == "store"
 
-    # the base is now used by the guest's disk on hv-b2: kept, saying by whom
+    # while the move awaits confirm its claim is live on hv-b2: the prune refuses (a move in flight)
+    refused = lab.run_playbook("cache_prune.yml", host="hv-b2", image="fat", ferry_cache_min_age=0)
+    assert refused.rc != 0 and any("move is in flight" in m for m in refused.failures()), refused.failures()
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    # confirmed: the base is used by the guest's disk on hv-b2, so it is kept, saying by whom
     kept = lab.ok(lab.run_playbook("cache_prune.yml", host="hv-b2", image="fat", ferry_cache_min_age=0))
     res = kept.task_result("Remove unused cached images")
     assert res["removed"] == [] and any("used by domain %s" % name in k["why"] for k in res["kept"]), res
     assert lab.exists("hv-b2", cached)
-    lab.ok(lab.run_playbook("confirm.yml", instance=name))
