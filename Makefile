@@ -9,7 +9,7 @@ PLAYBOOK := $(BIN)/ansible-playbook
 # installs the rest (qemu, libvirt daemons, sshd, rsync...).
 SYSTEM_PACKAGES := python3-venv python3-apt python3-libvirt libvirt-dev pkg-config gcc qemu-utils openssh-client openssh-server rsync iproute2 zstd chromium
 
-.PHONY: all system venv lab lab-down demo status test unit integration faults mutants lint bench netlab-clean molecule molecule-all clean
+.PHONY: all system venv lab lab-down demo status test test-full unit integration faults mutants lint bench netlab-clean molecule molecule-all clean
 
 all: demo
 
@@ -63,6 +63,13 @@ test: lab
 	$(MAKE) --no-print-directory molecule
 	$(BIN)/pytest -q -m "not matrix" tests/integration tests/faults
 
+# Everything `make test` leaves out (pytest marker `matrix`: the rest of the fault matrix, the
+# variants of tests make test runs once, the second kill points...), with 20 concurrent moves, and
+# every molecule scenario.  Run before resolving an issue; figures in the note.
+test-full: lab
+	FERRY_CONCURRENCY=20 $(BIN)/pytest -q -s -rA -m matrix tests/integration tests/faults
+	$(MAKE) --no-print-directory molecule-all
+
 # The full fault matrix and the 20-move concurrency run (make test runs the same fault tests with
 # 8 concurrent moves): every fault point, its end state, peak commitment per host printed.
 faults: lab
@@ -90,14 +97,14 @@ netlab-clean: venv
 # molecule scenarios on the shared lab (README "Tests"; common configuration in
 # .config/molecule/config.yml): create = molecule/shared/create.yml (builds the lab unless it is
 # up: the lab is built once), converge, idempotence, testinfra verify, cleanup deletes the
-# scenario's guests.  `make molecule` (and so `make test`) runs default and real_guest;
+# scenario's guests.  `make molecule` (and so `make test`) runs default, real_guest and evacuate;
 # `make molecule-all` runs every scenario.  Each prints its duration.
 # test_sequence has no destroy: lab_down.yml would stop every guest on the lab and cost a rebuild.
 # reset: forget molecule's "created" state so create checks the lab again on every run.
 # --destroy=never: otherwise molecule runs destroy (lab_down.yml) after any failed step.
 MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
-MOLECULE_SCENARIOS := default real_guest
-MOLECULE_ALL_SCENARIOS := default az_pinning revert real_guest
+MOLECULE_SCENARIOS := default real_guest evacuate
+MOLECULE_ALL_SCENARIOS := default az_pinning revert evacuate real_guest
 define molecule_run
 	@set -e; for s in $(1); do \
 	  $(MOLECULE) reset -s $$s; \

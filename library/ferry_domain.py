@@ -102,30 +102,25 @@ domain:
   type: dict
 """
 
-import fcntl
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_libvirt, ferry_metadata, ferry_state
+from ansible.module_utils import ferry_leased, ferry_libvirt, ferry_state
 
 
 def leased_metadata(module, client):
     """Under the host's lock: check the lease, apply the change to the metadata as it is on the host,
-    write it.  Returns the metadata written (None when the domain does not exist)."""
+    write it.  Returns the metadata written."""
     p = module.params
-    with open(os.path.join(p["lock_dir"], ".lease.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        current = client.domain(p["name"])
-        if current is None:
-            module.fail_json(msg="%s: no domain of that name on this host" % p["name"])
-        meta = ferry_libvirt.parse_domain_xml(current["xml"])["metadata"]
-        try:
+    try:
+        with ferry_leased.Leased(client, p["lock_dir"], p["name"], None) as g:
+            meta = g.meta
             new = ferry_state.apply(meta, p["lease_id"], p["event"], p["migration"], p["merge"], p["unset"],
                                     release=p["release_lease"], renew=p["renew"])
-        except (ferry_state.LeaseHeld, ferry_state.IllegalTransition) as e:
-            module.fail_json(msg="%s: %s" % (p["name"], e), lease=meta.get("lease"), migration=meta.get("migration"))
-        if new != meta and not module.check_mode:
-            client.set_metadata(p["name"], ferry_metadata.encode_plain(new))
+            if new != meta and not module.check_mode:
+                g.write(new)
+    except LookupError as e:
+        module.fail_json(msg=str(e))
+    except (ferry_state.LeaseHeld, ferry_state.IllegalTransition) as e:
+        module.fail_json(msg="%s: %s" % (p["name"], e), lease=meta.get("lease"), migration=meta.get("migration"))
     return new
 
 

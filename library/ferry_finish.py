@@ -83,9 +83,14 @@ steps:
   description: What was done, in order.
   returned: always
   type: list
+seconds:
+  description: Time each part took (rebase, fold, grow, check, define_start), in seconds.
+  returned: success
+  type: dict
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import ferry_libvirt, ferry_qcow2 as q, ferry_state
@@ -102,6 +107,7 @@ def run_ok(module, argv, steps):
 def finish(module):
     p = module.params
     steps = []
+    marks = [("start", time.monotonic())]
     for r in p["rebase"]:
         want = os.path.basename(r["base_path"])
         if not want.startswith(r["base_sha256"]) or not os.path.isfile(r["base_path"]):
@@ -115,6 +121,7 @@ def finish(module):
             run_ok(module, q.rebase_argv(r["path"], r["base_path"], backing_fmt=r.get("base_format") or "qcow2",
                                          unsafe=True), steps)
             steps.append("rebased %s onto %s" % (r["path"], r["base_path"]))
+    marks.append(("rebase", time.monotonic()))
     for f in p["fold"]:
         # (after the rebase: the disk's own chain must resolve on this host for the commit)
         # a pre-copy overlay (the guest's writes after its disk was frozen and shipped) goes back
@@ -125,6 +132,7 @@ def finish(module):
         run_ok(module, ["qemu-img", "commit", "-f", "qcow2", "-d", f["top"]], steps)
         os.unlink(f["top"])
         steps.append("folded %s into %s" % (f["top"], f["into"]))
+    marks.append(("fold", time.monotonic()))
     g = p["grow"]
     if g:
         fmt = g.get("format") or "qcow2"
@@ -140,12 +148,14 @@ def finish(module):
         if how == "grow":
             run_ok(module, q.resize_argv(g["path"], wanted, fmt), steps)
             steps.append("grew %s to %s GiB" % (g["path"], g["size_gb"]))
+    marks.append(("grow", time.monotonic()))
     for path in p["check"]:
         rc, out, err = module.run_command(q.check_argv(path))
         ok, summary = q.parse_check(out) if out.strip() else (False, {"error": err.strip()})
         if not ok:
             module.fail_json(msg="qemu-img check found problems in %s" % path, check=summary, steps=steps)
         steps.append("checked %s" % path)
+    marks.append(("check", time.monotonic()))
     client = LibvirtClient(p["uri"])
     try:
         current = client.domain(p["name"])
@@ -160,7 +170,9 @@ def finish(module):
     finally:
         client.close()
     steps.extend(actions)
-    return {"changed": True, "steps": steps, "state": state}
+    marks.append(("define_start", time.monotonic()))
+    seconds = {name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}
+    return {"changed": True, "steps": steps, "state": state, "seconds": seconds}
 
 
 def main():

@@ -40,12 +40,15 @@ options:
     choices: [frozen, folded]
     required: true
   disks:
-    description: With C(frozen), the disks to freeze, each C({target, overlay}) (overlay a new qcow2 file path).
+    description:
+      - With C(frozen), the disks to freeze, each C({target, overlay}) (overlay a new qcow2 file path).
+      - A guest already frozen gets one more layer (a later pre-copy round) on top of each disk's
+        current top; asked for its current top layers, nothing is done.
     type: list
     elements: dict
     default: []
   saved_xml:
-    description: With C(frozen), where the pre-copy definition is saved (in the guest's instance directory).
+    description: With C(frozen) in the first round, where the pre-copy definition is saved (in the guest's instance directory).
     type: path
   commit_timeout:
     description: Seconds an active block commit may take to become ready.
@@ -78,20 +81,26 @@ steps:
   elements: str
 """
 
-import fcntl
 import os
 import time
 import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_domxml, ferry_libvirt, ferry_metadata, ferry_state
+from ansible.module_utils import ferry_domxml, ferry_leased, ferry_libvirt, ferry_state
 from ansible.module_utils.ferry_libvirt import run_module
 
 
 def record_disks(rec):
-    """{dev: {overlay, file}} of a pre-copy record (kept flat in the metadata)."""
-    return {k[len("overlay_"):]: {"overlay": v, "file": rec.get("file_" + k[len("overlay_"):])}
-            for k, v in (rec or {}).items() if k.startswith("overlay_")}
+    """{dev: {overlay, file, layers}} of a pre-copy record (kept flat in the metadata: overlay_<dev>
+    the top layer, file_<dev> the disk's own file, layers_<dev> every layer oldest first, joined
+    with "|"; a record without layers_<dev> has one layer)."""
+    out = {}
+    for k, v in (rec or {}).items():
+        if k.startswith("overlay_"):
+            dev = k[len("overlay_"):]
+            layers = [x for x in (rec.get("layers_" + dev) or "").split("|") if x] or [v]
+            out[dev] = {"overlay": v, "file": rec.get("file_" + dev), "layers": layers}
+    return out
 
 
 def snapshot_xml(all_targets, disks):
@@ -111,80 +120,98 @@ def snapshot_xml(all_targets, disks):
     return ET.tostring(root, encoding="unicode")
 
 
-class Leased(object):
-    """The guest's metadata under the host's lease lock, checked against this operation's lease."""
+class Leased(ferry_leased.Leased):
+    """ferry_leased.Leased for this module's guest and lease; fails the module when the guest is
+    gone or its lease is another operation's."""
 
     def __init__(self, module, client):
-        self.module, self.client, self.p = module, client, module.params
+        self.module, self.p = module, module.params
+        super(Leased, self).__init__(client, self.p["lock_dir"], self.p["name"], self.p["lease_id"])
 
     def __enter__(self):
-        self.lock = open(os.path.join(self.p["lock_dir"], ".lease.lock"), "a")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
-        dom = self.client.domain(self.p["name"])
-        if dom is None:
-            self.module.fail_json(msg="%s: no domain of that name on this host" % self.p["name"])
-        self.dom = dom
-        self.meta = ferry_libvirt.parse_domain_xml(dom["xml"])["metadata"]
         try:
-            ferry_state.check(self.meta, self.p["lease_id"])
+            return super(Leased, self).__enter__()
+        except LookupError as e:
+            self.module.fail_json(msg=str(e))
         except ferry_state.LeaseHeld as e:
             self.module.fail_json(msg="%s: %s" % (self.p["name"], e))
-        return self
-
-    def write(self, meta):
-        self.client.set_metadata(self.p["name"], ferry_metadata.encode_plain(meta))
-        self.meta = meta
-
-    def __exit__(self, *exc):
-        self.lock.close()
 
 
 def freeze(module, client):
+    """Round 1 (no record yet): save the definition, record, snapshot.  A later round (a record
+    whose top layers are not the overlays asked for): one more layer on top of each, recorded
+    first.  Asked for the current top layers: nothing to do (a re-run)."""
     p = module.params
     steps = []
     with Leased(module, client) as g:
-        if g.meta.get("precopy"):
-            return {"changed": False, "precopy": g.meta["precopy"], "steps": ["already frozen"]}
-        if g.dom["state"] != "running":
+        rec = g.meta.get("precopy")
+        if g.dom["state"] != "running" and not (rec and _is_top(rec, p["disks"])):
             module.fail_json(msg="%s is %s: pre-copy freezes a running guest only" % (p["name"], g.dom["state"]))
-        if not p["saved_xml"] or not p["disks"]:
-            module.fail_json(msg="state=frozen needs saved_xml and disks")
+        if rec and _is_top(rec, p["disks"]):
+            return {"changed": False, "precopy": rec, "steps": ["already frozen"]}
+        if not p["disks"] or (not rec and not p["saved_xml"]):
+            module.fail_json(msg="state=frozen needs disks (and saved_xml in its first round)")
         files = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(g.dom["xml"]))}
+        have = record_disks(rec)
         for d in p["disks"]:
             if d.get("target") not in files or not d.get("overlay"):
                 module.fail_json(msg="%s: no disk %r to freeze (disks: %s)" % (p["name"], d.get("target"),
                                                                                ", ".join(sorted(files))))
+            if rec and (d["target"] not in have or files[d["target"]] != have[d["target"]]["overlay"]):
+                module.fail_json(msg="%s: %s is not on its pre-copy top layer (%s), it is on %s: recover.yml folds it"
+                                 % (p["name"], d["target"], have.get(d["target"], {}).get("overlay"),
+                                    files[d["target"]]))
             if os.path.exists(d["overlay"]):
                 module.fail_json(msg="%s: overlay %s exists already" % (p["name"], d["overlay"]))
-        fd = os.open(p["saved_xml"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            lv = client._libvirt
-            f.write(client.conn.lookupByName(p["name"]).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE | lv.VIR_DOMAIN_XML_SECURE))
-        # the metadata holds one level of dict: each frozen disk as overlay_<dev> and file_<dev>
-        record = {"xml": p["saved_xml"], "taken": round(time.time(), 3)}
-        for d in p["disks"]:
-            record["overlay_" + d["target"]] = d["overlay"]
-            record["file_" + d["target"]] = files[d["target"]]
-        g.write(dict(g.meta, precopy=record))  # recorded first: a crash after the snapshot is foldable
-        steps.append("recorded pre-copy, definition saved to %s" % p["saved_xml"])
+        lv = client._libvirt
+        if rec:
+            # the metadata holds one level of dict: the new top of each disk, its layers joined
+            record = dict(rec)
+            for d in p["disks"]:
+                record["overlay_" + d["target"]] = d["overlay"]
+                record["layers_" + d["target"]] = "|".join(have[d["target"]]["layers"] + [d["overlay"]])
+            g.write(dict(g.meta, precopy=record))  # recorded first: a crash after the snapshot is foldable
+            steps.append("recorded pre-copy round %d" % (len(have[p["disks"][0]["target"]]["layers"]) + 1))
+        else:
+            fd = os.open(p["saved_xml"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(client.conn.lookupByName(p["name"]).XMLDesc(lv.VIR_DOMAIN_XML_INACTIVE
+                                                                     | lv.VIR_DOMAIN_XML_SECURE))
+            record = {"xml": p["saved_xml"], "taken": round(time.time(), 3)}
+            for d in p["disks"]:
+                record["overlay_" + d["target"]] = d["overlay"]
+                record["file_" + d["target"]] = files[d["target"]]
+                record["layers_" + d["target"]] = d["overlay"]
+            g.write(dict(g.meta, precopy=record))  # recorded first: a crash after the snapshot is foldable
+            steps.append("recorded pre-copy, definition saved to %s" % p["saved_xml"])
         flags = (lv.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | lv.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
                  | lv.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
         try:
             client.conn.lookupByName(p["name"]).snapshotCreateXML(snapshot_xml(sorted(files), p["disks"]), flags)
         except lv.libvirtError as e:
-            g.write({k: v for k, v in g.meta.items() if k != "precopy"})
-            os.unlink(p["saved_xml"])
+            if rec:
+                g.write(dict(g.meta, precopy=rec))
+            else:
+                g.write({k: v for k, v in g.meta.items() if k != "precopy"})
+                os.unlink(p["saved_xml"])
             module.fail_json(msg="%s: disk-only snapshot for pre-copy failed (nothing changed): %s" % (p["name"], e))
-        steps.append("froze %s" % ", ".join("%s (%s)" % (t, v["file"]) for t, v in sorted(record_disks(record).items())))
+        steps.append("froze %s" % ", ".join("%s (%s)" % (d["target"], files[d["target"]]) for d in p["disks"]))
     return {"changed": True, "precopy": record, "steps": steps}
 
 
-def _active_commit(client, name, target, base, timeout):
-    """Commit the active overlay into its immediate backing file `base` (never further down the
-    chain: below it are cached, read-only bases), then pivot the guest back onto `base`."""
+def _is_top(rec, disks):
+    have = record_disks(rec)
+    return bool(disks) and all(have.get(d.get("target"), {}).get("overlay") == d.get("overlay") for d in disks)
+
+
+def _active_commit(client, name, target, base, timeout, shallow):
+    """Commit the active overlay and every layer under it down to `base`, the disk's own file (never
+    further down the chain: below it are cached, read-only bases), then pivot the guest back onto
+    `base`.  `shallow` when `base` is the active overlay's immediate backing file."""
     lv = client._libvirt
     dom = client.conn.lookupByName(name)
-    dom.blockCommit(target, base, None, 0, lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | lv.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW)
+    flags = lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | (lv.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW if shallow else 0)
+    dom.blockCommit(target, base, None, 0, flags)
     deadline = time.monotonic() + timeout
     while True:
         info = dom.blockJobInfo(target, 0)
@@ -207,21 +234,27 @@ def fold(module, client):
         if not rec:
             return {"changed": False, "precopy": {}, "steps": ["nothing to fold"]}
         running = g.dom["state"] == "running"
-        live_files = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(
-            client.conn.lookupByName(p["name"]).XMLDesc(0)))} if running else {}
+        # the disk each layer chain is topped by now: the live one of a running guest, else the
+        # persistent definition's (a crash between a round's record and its snapshot leaves the
+        # recorded top unused: the real top is lower)
+        flags = 0 if running else client._libvirt.VIR_DOMAIN_XML_INACTIVE
+        now = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(
+            client.conn.lookupByName(p["name"]).XMLDesc(flags)))}
         for target, d in sorted(record_disks(rec).items()):
-            if not os.path.exists(d["overlay"]):
-                steps.append("%s: overlay already folded" % target)
+            top = now.get(target)
+            if top not in d["layers"] or not os.path.exists(top):
+                steps.append("%s: on %s, nothing to fold" % (target, top))
                 continue
             try:
-                if running and live_files.get(target) == d["overlay"]:
-                    _active_commit(client, p["name"], target, d["file"], p["commit_timeout"])
-                    steps.append("%s: active commit of %s, pivoted to %s" % (target, d["overlay"], d["file"]))
+                if running:
+                    _active_commit(client, p["name"], target, d["file"], p["commit_timeout"],
+                                   shallow=d["layers"].index(top) == 0)
+                    steps.append("%s: active commit of %s, pivoted to %s" % (target, top, d["file"]))
                 else:
-                    rc, out, err = module.run_command(["qemu-img", "commit", "-f", "qcow2", "-d", d["overlay"]])
+                    rc, out, err = module.run_command(["qemu-img", "commit", "-f", "qcow2", "-b", d["file"], "-d", top])
                     if rc != 0:
-                        raise RuntimeError("qemu-img commit %s: %s" % (d["overlay"], err.strip()))
-                    steps.append("%s: committed %s into %s" % (target, d["overlay"], d["file"]))
+                        raise RuntimeError("qemu-img commit %s: %s" % (top, err.strip()))
+                    steps.append("%s: committed %s into %s" % (target, top, d["file"]))
             except Exception as e:  # libvirtError, RuntimeError
                 module.fail_json(msg="%s: folding the pre-copy of %s failed (the guest keeps its overlay; recover.yml "
                                  "folds it again): %s" % (p["name"], target, e), steps=steps)
@@ -231,8 +264,9 @@ def fold(module, client):
         g.meta = meta
         steps.append("defined the pre-copy definition again")
         for d in record_disks(rec).values():
-            if os.path.exists(d["overlay"]):
-                os.unlink(d["overlay"])
+            for layer in reversed(d["layers"]):
+                if os.path.exists(layer):
+                    os.unlink(layer)
         os.unlink(rec["xml"])
     return {"changed": True, "precopy": rec, "steps": steps}
 

@@ -11,15 +11,17 @@ description:
     (its qemu process exists), unless I(frozen) says they are a pre-copy's frozen disks; even then
     a file the running guest has open as a writable disk is refused.
   - Each file (a qcow2 overlay, a standalone qcow2 or raw disk, an nvram file, a TPM state file) is
-    hashed, then streamed with C(tar --sparse) over SSH straight to the target host (never through
-    the controller). Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
+    streamed with C(tar --sparse) over SSH straight to the target host (never through the
+    controller), and read once. Holes are found with SEEK_HOLE and recreated on the target, not sent as zeros.
     The stream passes through this module, which counts its bytes and paces it (I(bwlimit)).
   - On the target the stream goes to ferry's peer dispatcher (C(ferry-peer), the forced command of
     this host's key there), never to a shell. Its C(receive) verb writes only regular files into the
     guest's instance directory (C(receive-tpm) into the TPM state directory of the guest's UUID);
-    its C(verify) verb then hashes the copy there. The two checksums and sizes must match, the
-    path the dispatcher wrote must be I(dest) (else the target's dispatcher config and the inventory
-    disagree), and the copy's allocation is reported beside the source's.
+    the stream is hashed (sha256) here as it is sent and there as it is read, and the dispatcher
+    answers its checksum and length with the file's path, size and allocation. The two checksums,
+    lengths and the file's size must match, the path the dispatcher wrote must be I(dest) (else the
+    target's dispatcher config and the inventory disagree), and the copy's allocation is reported
+    beside the source's. Neither file is read again to verify it.
   - A qcow2 overlay's backing file is not followed (the base travels by sha256, see ferry_base_image).
 version_added: "0.1.0"
 extends_documentation_fragment:
@@ -47,6 +49,38 @@ options:
     description: Bandwidth limit in KiB/s (0 = none).
     type: int
     default: 0
+  stop:
+    description:
+      - Stop the guest first, in this same call, so that a move's stop window makes one call on the
+        source. Under the guest's lease (C(lease_id), C(lock_dir), the host's lease lock) the
+        migration event C(stop) is applied with C(merge) and the lease renewed for C(renew)
+        seconds; then the guest is shut down (ACPI, forced after C(shutdown_timeout) seconds) and
+        only then are its files read. With C(only=true) nothing is shipped (the fault tests stop
+        there).
+    type: dict
+    suboptions:
+      lease_id:
+        description: The move's lease id; the guest's lease must be this one.
+        type: str
+        required: true
+      lock_dir:
+        description: Directory of this host's lease lock file (the claims directory).
+        type: path
+        required: true
+      merge:
+        description: Fields merged into the guest's metadata with the event (e.g. C(task_state)).
+        type: dict
+      renew:
+        description: Renew the lease for this many seconds.
+        type: int
+      shutdown_timeout:
+        description: Seconds the guest has to shut down before it is forced off (0 forces it at once).
+        type: int
+        default: 60
+      only:
+        description: Stop the guest and ship nothing.
+        type: bool
+        default: false
   frozen:
     description:
       - The files are disks frozen by a pre-copy snapshot (read-only backing files now), so they may
@@ -76,7 +110,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Per file, src, dest, sha256, file_bytes, allocated_bytes (source), dest_allocated_bytes, bytes_sent, seconds.
+  description:
+    - Per file, src, dest, stream_sha256 (of the tar stream both ends hashed), file_bytes,
+      allocated_bytes (source), dest_allocated_bytes, bytes_sent, seconds.
   returned: success
   type: list
 file_bytes:
@@ -95,14 +131,44 @@ seconds:
   description: Time spent sending.
   returned: success
   type: float
+live_tops:
+  description: With I(frozen), the running guest's writable disk files after the send, each with its allocated bytes.
+  returned: with frozen
+  type: dict
+live_top_bytes:
+  description: With I(frozen), their sum (what a pre-copy would still have to ship).
+  returned: with frozen
+  type: int
+stopped:
+  description: With I(stop), how the guest was stopped (C(shutdown), C(forced)), null when it was not running.
+  returned: with stop
+  type: str
+stop_seconds:
+  description: With I(stop), the seconds from the call's start until the guest was off.
+  returned: with stop
+  type: float
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_domxml, ferry_imagecache, ferry_ship
+from ansible.module_utils import ferry_domxml, ferry_leased, ferry_ship, ferry_state
 from ansible.module_utils.ferry_libvirt import LibvirtClient
+
+
+def stop(module, client):
+    """The stop option: mark and stop the guest under its lease; (how it stopped, seconds)."""
+    p, s = module.params, module.params["stop"]
+    t0 = time.monotonic()
+    try:
+        _, stopped = ferry_leased.stop(client, s["lock_dir"], p["domain"], s["lease_id"], merge=s.get("merge"),
+                                       renew=s.get("renew"), shutdown_timeout=s["shutdown_timeout"])
+    except (LookupError, ferry_state.LeaseHeld, ferry_state.IllegalTransition) as e:
+        module.fail_json(msg="%s: not stopped, nothing shipped: %s" % (p["domain"], e))
+    except Exception as e:  # libvirtError from the stop itself
+        module.fail_json(msg="%s: stopping it failed, nothing shipped: %s" % (p["domain"], e))
+    return stopped, round(time.monotonic() - t0, 3)
 
 
 def ship(module):
@@ -112,7 +178,13 @@ def ship(module):
     except ValueError as e:
         module.fail_json(msg=str(e))
     client = LibvirtClient(p["uri"])
+    stopped = None
     try:
+        if p["stop"] and not module.check_mode:
+            stopped = stop(module, client)
+            if p["stop"]["only"]:
+                return {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0,
+                        "seconds": 0.0, "stopped": stopped[0], "stop_seconds": stopped[1]}
         dom = client.domain(p["domain"])
         live = client.conn.lookupByName(p["domain"]).XMLDesc(0) if dom is not None and dom["state"] not in (
             "shutoff", "crashed") else None
@@ -131,6 +203,8 @@ def ship(module):
             module.fail_json(msg="refusing to read %s's files: domain %s is %s and writes %s (its qemu process "
                              "still runs)" % (p["domain"], p["domain"], dom["state"], ", ".join(busy) or "them"))
     out = {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0, "seconds": 0.0}
+    if stopped:
+        out.update(stopped=stopped[0], stop_seconds=stopped[1])
     for f in p["files"]:
         if not os.path.isfile(f["src"]):
             module.fail_json(msg="%s does not exist (or is not a file)" % f["src"], **out)
@@ -142,31 +216,29 @@ def ship(module):
     if module.check_mode:
         return out
     for entry, peer in zip(out["files"], peers):
-        sha = ferry_imagecache.sha256_file(entry["src"])
         t0 = time.monotonic()
         try:
-            sent = ferry_ship.stream_file(entry["src"], p["dest_host"], peer, p["bwlimit"])
+            got = ferry_ship.stream_file(entry["src"], p["dest_host"], peer, p["bwlimit"])
         except (IOError, ValueError) as e:
             module.fail_json(msg=str(e), **out)
         entry["seconds"] = round(time.monotonic() - t0, 3)
-        entry["bytes_sent"] = sent
-        out["bytes_sent"] += sent
+        entry["bytes_sent"] = got["bytes_sent"]
+        out["bytes_sent"] += got["bytes_sent"]
         out["seconds"] = round(out["seconds"] + entry["seconds"], 3)
-        rc, remote, err = module.run_command(ferry_ship.verify_argv(p["dest_host"], peer))
-        try:
-            got = ferry_ship.parse_verify(remote) if rc == 0 else {}
-        except (IndexError, KeyError, TypeError, ValueError):
-            got = {}
-        if got.get("sha256") != sha or got.get("size") != entry["file_bytes"]:
-            module.fail_json(msg="copy of %s on %s:%s does not match: source sha256 %s size %d, target %s %s"
-                             % (entry["src"], p["dest_host"], entry["dest"], sha, entry["file_bytes"],
-                                got or "unreadable", err.strip()), **out)
+        if got["size"] != entry["file_bytes"]:
+            module.fail_json(msg="copy of %s on %s:%s has %d bytes, the source %d"
+                             % (entry["src"], p["dest_host"], entry["dest"], got["size"], entry["file_bytes"]), **out)
         if got["path"] != os.path.normpath(entry["dest"]):
             module.fail_json(msg="%s's peer dispatcher wrote %s, not %s: its ferry-peer.json and the inventory "
                              "(ferry_instances_dir, the swtpm directory) disagree" % (p["dest_host"], got["path"],
                                                                                     entry["dest"]), **out)
-        entry["sha256"] = sha
+        entry["stream_sha256"] = got["stream_sha256"]
         entry["dest_allocated_bytes"] = got["allocated_bytes"]
+    if live is not None:
+        # what the running guest wrote meanwhile (its current top layers): the pre-copy's next round
+        # or the stop decides on it
+        out["live_tops"] = {f: os.stat(f).st_blocks * 512 for f in sorted(written) if os.path.isfile(f)}
+        out["live_top_bytes"] = sum(out["live_tops"].values())
     return out
 
 
@@ -179,9 +251,19 @@ def main():
             uri=dict(type="str", default="qemu:///session"),
             bwlimit=dict(type="int", default=0),
             frozen=dict(type="bool", default=False),
+            stop=dict(type="dict", options=dict(
+                lease_id=dict(type="str", required=True),
+                lock_dir=dict(type="path", required=True),
+                merge=dict(type="dict"),
+                renew=dict(type="int"),
+                shutdown_timeout=dict(type="int", default=60),
+                only=dict(type="bool", default=False),
+            )),
         ),
         supports_check_mode=True,
     )
+    if module.params["stop"] and module.params["frozen"]:
+        module.fail_json(msg="stop and frozen=true exclude each other: frozen files ship while the guest runs")
     for f in module.params["files"]:
         if not isinstance(f, dict) or not f.get("src") or not f.get("dest"):
             module.fail_json(msg="each of files needs src and dest: %r" % (f,))

@@ -274,29 +274,43 @@ def plan(xml_text, chains, hashes, cfg, target):
     return out
 
 
-def precopy_split(plan_, tag, src_dir):
-    """A move's ship list split for pre-copy (the guest runs until the stop).
+def precopy_layer(tag, dev, k):
+    """The file name of pre-copy layer `k` (1, 2, ...) of disk `dev`."""
+    return "precopy-%s-%s.qcow2" % (tag, dev) if k == 1 else "precopy-%s-%s-r%d.qcow2" % (tag, dev, k)
 
-    Each shipped disk (overlay or whole file of a disk device) is frozen by an external disk-only
-    snapshot whose small overlay (`precopy-<tag>-<dev>.qcow2` in the source's instance dir
-    `src_dir`) takes the guest's writes from then on: the disk's own file, now read-only, ships
-    before the stop (`bulk`); after the stop only the overlays (and nvram / TPM state) ship
-    (`final`), and on the target each overlay is folded into its disk's file (`fold`), so the
-    target ends with the layout the guest had.  `snapshot`: [{target, overlay}] for ferry_precopy.
+
+def _precopy_layer_entry(e, tag, src_dir, k):
+    """Layer k of ship entry `e`'s disk as a file to ship: made on the source, kept on the target."""
+    name = precopy_layer(tag, e["target"], k)
+    return {"target": e["target"], "src": os.path.join(src_dir, name),
+            "dest": os.path.join(os.path.dirname(e["dest"]), name), "mode": "whole", "format": "qcow2",
+            "allocated_bytes": 0, "peer": dict(e["peer"], name=name)}
+
+
+def precopy_split(plan_, tag, src_dir, layers=1):
+    """A move's ship list split for pre-copy (the guest runs until the stop), after `layers` rounds.
+
+    Round k freezes each shipped disk (overlay or whole file of a disk device) by an external
+    disk-only snapshot whose new overlay (layer k: `precopy_layer()` in the source's instance dir
+    `src_dir`) takes the guest's writes from then on, and ships what the snapshot froze: the disk's
+    own file in round 1, layer k-1 after that (`rounds[k-1]`: {snapshot, bulk}).  After the stop
+    only the top layers (and nvram / TPM state) ship (`final`); on the target every layer is folded
+    into its disk's file, oldest first (`fold`), so the target ends with the layout the guest had.
+    `snapshot` and `bulk` are round 1's (`rounds[0]`).
     """
-    out = {"snapshot": [], "bulk": [], "final": [], "fold": []}
+    out = {"snapshot": [], "bulk": [], "final": [], "fold": [], "rounds": [{"snapshot": [], "bulk": []}
+                                                                            for _ in range(layers)]}
     for e in plan_["ship"]:
         if e["target"] in ("nvram", "tpm") or e.get("mode") not in ("overlay", "whole"):
             out["final"].append(e)
             continue
-        name = "precopy-%s-%s.qcow2" % (tag, e["target"])
-        src = os.path.join(src_dir, name)
-        dest = os.path.join(os.path.dirname(e["dest"]), name)
-        out["snapshot"].append({"target": e["target"], "overlay": src})
-        out["bulk"].append(e)
-        out["final"].append({"target": e["target"], "src": src, "dest": dest, "mode": "whole", "format": "qcow2",
-                             "allocated_bytes": 0, "peer": dict(e["peer"], name=name)})
-        out["fold"].append({"top": dest, "into": e["dest"], "format": e.get("format") or "qcow2"})
+        chain = [_precopy_layer_entry(e, tag, src_dir, k) for k in range(1, layers + 1)]
+        for k in range(1, layers + 1):
+            out["rounds"][k - 1]["snapshot"].append({"target": e["target"], "overlay": chain[k - 1]["src"]})
+            out["rounds"][k - 1]["bulk"].append(e if k == 1 else chain[k - 2])
+            out["fold"].append({"top": chain[k - 1]["dest"], "into": e["dest"], "format": e.get("format") or "qcow2"})
+        out["final"].append(chain[-1])
+    out["snapshot"], out["bulk"] = out["rounds"][0]["snapshot"], out["rounds"][0]["bulk"]
     return out
 
 

@@ -16,6 +16,10 @@ shell) and must be exactly one of:
                                plain names; each is written to <instances_dir>/<instance>/<name>
                                (holes kept) under a temporary name, then renamed into place.  The
                                instance directory is created if missing (never through a symlink).
+                               Answers one JSON line per file ({"path", "size", "allocated_bytes"})
+                               then {"stream_sha256", "stream_bytes"} of every byte it read from
+                               stdin: the sender compares them with what it sent, so the copy is
+                               verified without reading either file again.
     receive-tpm <uuid>         the same into <swtpm_dir>/<uuid>/ (an emulated TPM's state, kept by
                                libvirt per domain UUID); names may have up to 2 directories.
     verify <instance> <name>   sha256, size and allocated bytes of a file received there, as one
@@ -283,13 +287,36 @@ def write_member(tar, m, dir_fd, name):
         raise
 
 
+class HashingReader(object):
+    """A stream's read(), hashing (sha256) and counting every byte handed out."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+
+    def read(self, n=-1):
+        block = self.stream.read(n)
+        self.sha.update(block)
+        self.bytes += len(block)
+        return block
+
+    def drain(self):
+        """Read (and hash) the rest of the stream: the archive's end blocks and record padding."""
+        while self.read(CHUNK):
+            pass
+        return {"stream_sha256": self.sha.hexdigest(), "stream_bytes": self.bytes}
+
+
 def receive(cfg, area, key, stream, out):
     """Every member of the tar stream on `stream` into the area's directory for `key`; one JSON
-    line per file on `out`.  Refuses (before writing it) any member that is not a regular file
+    line per file on `out` ({path, size, allocated_bytes}), then one with the sha256 and length of
+    the whole stream as read.  Refuses (before writing it) any member that is not a regular file
     with an allowed name."""
     depth = AREAS[area]["depth"]
     base = open_area(cfg, area, key, create=True)
     count = 0
+    stream = HashingReader(stream)
     try:
         try:
             tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)
@@ -305,18 +332,20 @@ def receive(cfg, area, key, stream, out):
                     d = open_area(cfg, area, key, parts[:-1], create=True)
                 try:
                     write_member(tar, m, d, parts[-1])
+                    st = os.stat(parts[-1], dir_fd=d, follow_symlinks=False)
                 finally:
                     if d != base:
                         os.close(d)
                 count += 1
-                out.write((json.dumps({"path": area_path(cfg, area, key, m.name), "size": m.size}) + "\n")
-                          .encode())
+                out.write((json.dumps({"path": area_path(cfg, area, key, m.name), "size": m.size,
+                                       "allocated_bytes": st.st_blocks * 512}) + "\n").encode())
     except tarfile.TarError as e:
         raise Failed("broken tar stream: %s" % e) from e
     finally:
         os.close(base)
     if not count:
         raise Failed("the stream held no file")
+    out.write((json.dumps(stream.drain()) + "\n").encode())
     return count
 
 

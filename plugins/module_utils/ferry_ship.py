@@ -1,10 +1,12 @@
 """Shipping a guest's files host to host (never through the controller).
 
 Guests' files go through stream_file: tar --sparse on the source, over ssh, into the target's
-peer dispatcher (ferry_peer, the forced command of the source's key there: `receive`, then
-`verify`).  rsync_argv/parse_stats remain for the flatten-and-copy baseline of the benchmark.
+peer dispatcher (ferry_peer, the forced command of the source's key there: `receive`), hashed
+on both ends as it passes, so each byte is read once.  rsync_argv/parse_stats remain for the
+flatten-and-copy baseline of the benchmark.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -124,20 +126,34 @@ class Pacer(object):
         return 0.0
 
 
-def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subprocess.Popen):
-    """Send one file to the target's dispatcher (peer_dest()); returns bytes on the wire (the
-    tar stream).
+def parse_receive(out):
+    """The dispatcher's receive answer: ([{path, size, allocated_bytes}], {stream_sha256, stream_bytes})."""
+    lines = [json.loads(line) for line in out.decode(errors="replace").splitlines() if line.strip()]
+    if not lines or "stream_sha256" not in lines[-1]:
+        raise ValueError("no stream checksum in the receiver's answer %r (is the target's ferry-peer older than "
+                         "this controller's? re-install it: README, \"Host-to-host trust\")" % out[-300:])
+    files = [{"path": f["path"], "size": int(f["size"]), "allocated_bytes": int(f["allocated_bytes"])}
+             for f in lines[:-1]]
+    return files, {"stream_sha256": lines[-1]["stream_sha256"], "stream_bytes": int(lines[-1]["stream_bytes"])}
 
-    Raises IOError with both ends' stderr on failure.
+
+def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subprocess.Popen):
+    """Send one file to the target's dispatcher (peer_dest()), verified on the way: the stream
+    (tar --sparse) is hashed here as it is sent and by the receiver as it reads it, so neither
+    file is read a second time.  Returns {bytes_sent, stream_sha256, path, size, allocated_bytes}
+    (the last three as the receiver wrote the file).
+
+    Raises IOError with both ends' stderr on failure, or when the two ends saw different streams.
     """
     argv = tar_create_argv(src, peer["name"])
     reader = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     writer = popen(receive_argv(dest_host, peer), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                    stderr=subprocess.PIPE)
-    pacer, sent = Pacer(bwlimit_kib), 0
+    pacer, sent, sha = Pacer(bwlimit_kib), 0, hashlib.sha256()
     try:
         for block in iter(lambda: reader.stdout.read(CHUNK), b""):
             writer.stdin.write(block)
+            sha.update(block)
             sent += len(block)
             pacer.wait(len(block))
             if progress:
@@ -151,10 +167,17 @@ def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subpro
     rerr = reader.stderr.read().decode(errors="replace")
     rc_r = reader.wait()
     werr = writer.stderr.read().decode(errors="replace")
-    writer.stdout.read()
+    answer = writer.stdout.read()
     rc_w = writer.wait()
+    what = "%s to %s (%s %s, %s)" % (src, dest_host, peer["area"], peer["key"], peer["name"])
     if rc_r != 0 or rc_w != 0:
-        raise IOError("sending %s to %s (%s %s, %s) failed (tar rc %s: %s; receiver rc %s: %s)"
-                      % (src, dest_host, peer["area"], peer["key"], peer["name"], rc_r, rerr.strip(), rc_w,
-                         werr.strip()))
-    return sent
+        raise IOError("sending %s failed (tar rc %s: %s; receiver rc %s: %s)"
+                      % (what, rc_r, rerr.strip(), rc_w, werr.strip()))
+    try:
+        files, got = parse_receive(answer)
+    except (ValueError, KeyError, TypeError) as e:
+        raise IOError("sending %s: %s" % (what, e)) from None
+    if got["stream_sha256"] != sha.hexdigest() or got["stream_bytes"] != sent or len(files) != 1:
+        raise IOError("sending %s: the receiver read %d bytes (sha256 %s, %d file(s)), this host sent %d (sha256 %s)"
+                      % (what, got["stream_bytes"], got["stream_sha256"], len(files), sent, sha.hexdigest()))
+    return dict(files[0], bytes_sent=sent, stream_sha256=got["stream_sha256"])

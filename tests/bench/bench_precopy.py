@@ -14,6 +14,7 @@ The lab's links are loopback (no emulated bandwidth here: see bench_links.py for
 """
 
 import argparse
+import datetime
 import os
 import shlex
 import sys
@@ -50,12 +51,42 @@ def move(name, precopy):
                                 ferry_shutdown_timeout=0, ferry_precopy=precopy, ferry_auto_confirm=True))
     res = r.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
     res["wall_s"] = round(time.monotonic() - t0, 1)
+    # inside the stop window: what the modules themselves took, the rest is Ansible's own
+    ship = r.task_results("Ship the guest's files host to host (holes kept, checksums compared)")
+    res["ship_module_s"] = (ship[-1].get("seconds") or 0.0) if ship else 0.0
+    res["finish_parts_s"] = r.task_result(
+        "Rebase, grow and check the disks, define and start the guest on the target (one call)").get("seconds") or {}
+    res["trace"] = trace(r)
     return res
+
+
+def trace(r):
+    """Every task the controller started inside the stop window, with the seconds until the next one
+    started (ansible-runner's event times): where the downtime goes, task by task."""
+    starts = [(e["event_data"].get("task", ""), datetime.datetime.fromisoformat(e["created"]))
+              for e in r.events if e.get("event") == "playbook_on_task_start" and e.get("created")]
+    names = [n for n, _ in starts]
+    try:
+        a = len(names) - names[::-1].index("Note the time the target was ready")
+        b = names.index("Note the time the guest ran on the target", a)
+    except ValueError:
+        return []
+    return [(starts[i][0], (starts[i + 1][1] - starts[i][1]).total_seconds()) for i in range(a, b)]
+
+
+def window(res):
+    """The stop window, part by part: the three tasks, the stream and the finish's own parts."""
+    ph = res["phases_s"]
+    parts = res["finish_parts_s"]
+    return ("stop %.2f | ship %.2f (stream %.2f) | finish task %.2f (%s)"
+            % (ph["stop_guest"] or 0, ph["ship_delta"] or 0, res["ship_module_s"], ph["rebase_define_start"] or 0,
+               ", ".join("%s %.2f" % kv for kv in parts.items())))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="64,256,1024", help="delta sizes, MiB")
+    ap.add_argument("--trace", action="store_true", help="print every task of each stop window with its time")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     t_start = time.monotonic()
@@ -74,6 +105,11 @@ def main():
                      out[False]["downtime_s"] / max(out[True]["downtime_s"], 1e-3),
                      out[False]["final_bytes"], out[True]["final_bytes"], out[True]["precopy_bytes"],
                      out[False]["wall_s"], out[True]["wall_s"]), flush=True)
+            for precopy in (False, True):
+                print("    %-11s %s" % ("pre-copy:" if precopy else "no pre-copy:", window(out[precopy])), flush=True)
+                if args.trace:
+                    for task, secs in out[precopy]["trace"]:
+                        print("        %6.2f s  %s" % (secs, task))
     finally:
         for n in names:
             lab.run_playbook("delete.yml", instance=n, ferry_delete_takeover=True)

@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 import time
+import pytest
 
 from tests.integration import lab
 from tests.faults.test_regress_lease import meta_xml
@@ -60,6 +61,7 @@ def committed(host):
     return mem, cpus
 
 
+@pytest.mark.matrix  # a stress run: make faults / make test-full
 def test_concurrent_moves_never_overcommit(guest_name):
     # Boot N small guests spread over the 4 hosts; each moves to the other host of its AZ, so every
     # host is a source and a target.  (A host's vCPUs are capped by what libvirt reports, 2 cores

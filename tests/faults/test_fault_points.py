@@ -97,7 +97,7 @@ KILLED_OPS = [
     pytest.param("confirm", "confirm-marked", "confirm.yml", marks=M),
     pytest.param("confirm", "confirm-purged", "recover.yml"),
     pytest.param("revert", "revert-marked", "recover.yml", marks=M),
-    pytest.param("revert", "revert-destroyed", "revert.yml"),
+    pytest.param("revert", "revert-destroyed", "revert.yml", marks=M),
 ]
 
 

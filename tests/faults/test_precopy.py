@@ -5,8 +5,10 @@ the snapshot overlays ship after the stop, and every copy ends in the guest's ow
   on the cached base), the source's definition names its own files again, the content identical
   (`qemu-img compare`), the bytes after the stop a small part of the bytes shipped;
 - revert: the source restarts exactly as it was;
-- the controller killed after the snapshot and after the pre-copy (the guest still runs on its
-  overlays): recover.yml folds them back with an active commit, the guest never stops;
+- three rounds (each freezes a new layer and ships the one before): the same end state;
+- the controller killed after the snapshot and after the pre-copy, in round 1 or 2 (the guest still
+  runs on one or two layers): recover.yml folds them back with an active commit, the guest never
+  stops;
 - a failure during the pre-copy (the target's filesystem full) rolls back the same way.
 The writing guest with pre-copy is in test_writing_guest.py."""
 
@@ -46,12 +48,19 @@ def guest(guest_name):
     return name, lab.write_pattern("hv-b1", name)
 
 
-def test_precopy_move_then_revert_keeps_the_guests_layout(guest):
+# threshold 0: every round runs (an idle guest's new layer still holds its qcow2 header)
+ROUNDS = {1: {}, 3: {"ferry_precopy_rounds": 3, "ferry_precopy_threshold_mb": 0}}
+
+
+@pytest.mark.parametrize("rounds", [pytest.param(1, marks=pytest.mark.matrix), 3])
+def test_precopy_move_then_revert_keeps_the_guests_layout(guest, rounds):
     name, ref = guest
-    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_precopy=True))
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_precopy=True,
+                                **ROUNDS[rounds]))
     res = r.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
-    print("\npre-copy move: %d bytes before the stop, %d after, downtime %.2f s"
-          % (res["precopy_bytes"], res["final_bytes"], res["downtime_s"]))
+    print("\npre-copy move: %d round(s), %d bytes before the stop, %d after, downtime %.2f s"
+          % (res["precopy_rounds"], res["precopy_bytes"], res["final_bytes"], res["downtime_s"]))
+    assert res["precopy_rounds"] == rounds
     assert res["precopy_bytes"] > 4 << 20 and res["final_bytes"] < res["precopy_bytes"] / 4, res
     assert [p["s"] is not None for p in res["phases"] if p["phase"] == "pre-copy"] == [True]
     assert running_on(name) == ["hv-b2"]
@@ -66,14 +75,18 @@ def test_precopy_move_then_revert_keeps_the_guests_layout(guest):
     assert "rc=0" in lab.compare("hv-b1", lab.disk_path("hv-b1", name), ref)
 
 
-@pytest.mark.parametrize("point", ["after-snapshot", "after-precopy"])
-def test_controller_killed_during_the_precopy_is_folded_back_by_recover(guest, point):
+@pytest.mark.parametrize("point, layers", [pytest.param("after-snapshot", 1, marks=pytest.mark.matrix),
+                                           pytest.param("after-precopy", 1, marks=pytest.mark.matrix),
+                                           ("after-snapshot-r2", 2)])
+def test_controller_killed_during_the_precopy_is_folded_back_by_recover(guest, point, layers):
+    """Killed with the guest on its first layer, or on its second (round 2: recover's active commit
+    then folds both layers into the disk at once)."""
     name, ref = guest
     r = lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_precopy=True,
-                         ferry_fault=point, ferry_lease_ttl=TTL)
+                         ferry_fault=point, ferry_lease_ttl=TTL, **ROUNDS[3])
     assert r.rc == 0, r.failures()
     assert lab.domain_state("hv-b1", name) == "running"
-    assert len(precopy_files("hv-b1", name)) == 2  # the overlay and the saved definition
+    assert len(precopy_files("hv-b1", name)) == layers + 1  # the layers and the saved definition
     assert set(blklist("hv-b1", name).values()) != {lab.disk_path("hv-b1", name)}  # writes go to the overlay
     import time
     time.sleep(TTL + 1)

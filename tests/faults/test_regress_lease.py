@@ -223,7 +223,7 @@ def test_a_move_no_host_can_be_claimed_for_ends_with_the_claims_report(guest_nam
     assert name + ".json" not in lab.claims("hv-b2")
 
 
-@pytest.mark.parametrize("op", ["confirm", "revert"])
+@pytest.mark.parametrize("op", ["confirm", pytest.param("revert", marks=pytest.mark.matrix)])
 def test_a_failed_confirm_or_revert_releases_its_lease_and_a_rerun_finishes_it(guest_name, op):
     """A confirm (revert) whose step fails after it marked the move releases its lease on both
     copies, so a re-run finishes it at once instead of waiting for the lease to expire.  The fault:

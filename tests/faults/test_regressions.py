@@ -169,6 +169,11 @@ def test_a_base_with_a_backing_file_or_the_wrong_format_is_refused(guest_name, k
         cache = lab.inventory()[2]["hv-a1"]["ferry_cache_dir"]
         try:
             assert r.rc != 0 and any(why in m for m in r.failures()), r.failures()
+            # the failed fetch ends the wait at its first poll that sees it (a regression retried
+            # the failed poll until its 225 retries ran out: minutes per refusal)
+            retries = [e for e in r.events if e.get("event") == "runner_retry"
+                       and e["event_data"].get("task", "").startswith("Wait for the base image")]
+            assert len(retries) <= 3, "%d retries of a failed fetch" % len(retries)
             assert lab.domain_state("hv-a1", name) == "absent"
             assert not lab.exists("hv-a1", "%s/%s.qcow2" % (cache, sha))
         finally:  # whatever a failed run let in must not poison the next one

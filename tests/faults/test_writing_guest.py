@@ -30,7 +30,7 @@ def blocks_on(host, disk, upto):
 
 @pytest.mark.parametrize("playbook,extra", [
     ("migrate.yml", {}),
-    ("resize.yml", {"flavor": "m1.large"}),
+    pytest.param("resize.yml", {"flavor": "m1.large"}, marks=pytest.mark.matrix),
     # pre-copy: the raw data disk is frozen and ships while the guest writes to a snapshot overlay;
     # the overlay ships after the stop and is folded into data.raw on the target
     ("migrate.yml", {"ferry_precopy": True}),

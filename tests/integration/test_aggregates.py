@@ -15,6 +15,7 @@ host and group vars), so the lab inventory itself is not changed.
 import os
 
 import yaml
+import pytest
 
 from tests.integration import lab
 
@@ -76,6 +77,7 @@ def test_aggregate_ram_ratio_admits_what_the_global_ratio_refuses(guest_name):
     assert _free_mb(host) < 0  # over the host's RAM at ratio 1.0, as the aggregate allows
 
 
+@pytest.mark.matrix
 def test_aggregate_ram_weight_multiplier_packs_instead_of_spreading(guest_name):
     name = guest_name("aggpack")
     lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.tiny", image="tiny", host="hv-a1"))

@@ -44,6 +44,7 @@ def enable_afterwards():
     lab.run_playbook("enable_host.yml", host="hv-a1")
 
 
+@pytest.mark.matrix  # make test drains a host with the molecule scenario `evacuate`
 def test_evacuate_drains_the_host_within_its_az(guest_name, enable_afterwards, tmp_path):
     t0 = time.time()
     foreign = (names_on("hv-a1") | names_on("hv-a2"))

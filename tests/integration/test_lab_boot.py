@@ -12,6 +12,7 @@ from tests.integration import lab
 FLAVORS = {"m1.small": (1, 128, 2), "m1.medium": (2, 256, 3)}
 
 
+@pytest.mark.matrix
 def test_lab_second_run_changes_nothing():
     r = lab.ok(lab.run_playbook("lab.yml"))
     assert r.changed_count() == 0, "lab.yml changed something on a second run: %s" % r.stats.get("changed")

@@ -290,6 +290,7 @@ def test_base_missing_from_store_comes_from_the_source_host(guest_name):
     assert chain[0]["full-backing-filename"] == cached
 
 
+@pytest.mark.matrix  # make test: test_fault_points kills it after the ship
 def test_controller_killed_mid_ship_is_recovered_without_loss(guest_name):
     """Kill ansible-playbook while the delta is on the wire, then recover.yml: nothing is lost."""
     import signal

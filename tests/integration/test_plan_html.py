@@ -6,6 +6,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+import pytest
 from html.parser import HTMLParser
 
 from tests.integration import lab
@@ -128,6 +129,7 @@ def test_plan_page_rendered_by_chromium(guest_name, tmp_path):
     assert lab.domain_state("hv-b2", name) == "absent"
 
 
+@pytest.mark.matrix
 def test_plan_page_written_when_no_host_is_valid(guest_name, tmp_path):
     """The page matters most when the answer is no: it is written, naming the filter that refused."""
     name = guest_name("plan")

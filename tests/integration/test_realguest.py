@@ -261,6 +261,7 @@ def test_guest_with_block_disk_refused_then_moves_with_shared_storage(guest_name
         subprocess.run(["losetup", "-d", dev], check=False)
 
 
+@pytest.mark.matrix
 def test_second_guest_on_same_base_ships_no_base_bytes(guest_name):
     a, b = guest_name("sb"), guest_name("sb")
     for n in (a, b):
@@ -289,6 +290,7 @@ def fresh_marker(host, g, name):
     return marker
 
 
+@pytest.mark.matrix  # make test: the molecule scenario real_guest boots it on the target
 def test_linux_guest_boots_on_the_target_and_sees_its_data():
     """The lab's real Linux guest (cloud kernel, busybox initramfs, direct kernel boot, file serial
     console) is migrated and then resized; after each move it boots on the target and prints the

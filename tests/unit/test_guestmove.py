@@ -765,3 +765,23 @@ def test_precopy_split_freezes_shipped_disks_and_ships_their_overlays_after_the_
         ("/s/nv/web_VARS.fd", "/t/web/web_VARS.fd", "web_VARS.fd")]
     assert out["fold"] == [{"top": "/t/web/precopy-3f1c0a52-vda.qcow2", "into": "/t/web/disk.qcow2", "format": "qcow2"},
                            {"top": "/t/web/precopy-3f1c0a52-vdb.qcow2", "into": "/t/web/data.raw", "format": "raw"}]
+
+
+def test_precopy_split_in_three_rounds_ships_each_frozen_layer_and_folds_them_oldest_first():
+    from ansible.module_utils import ferry_guestmove as gm
+    plan = {"ship": [
+        {"target": "vda", "src": "/s/web/disk.qcow2", "dest": "/t/web/disk.qcow2", "mode": "overlay", "format": "qcow2",
+         "peer": {"area": "instance", "key": "web", "name": "disk.qcow2"}},
+        {"target": "nvram", "src": "/s/nv/web_VARS.fd", "dest": "/t/web/web_VARS.fd", "mode": "whole", "format": "raw",
+         "peer": {"area": "instance", "key": "web", "name": "web_VARS.fd"}}]}
+    out = gm.precopy_split(plan, "3f1c0a52", "/s/web", layers=3)
+    names = ["precopy-3f1c0a52-vda.qcow2", "precopy-3f1c0a52-vda-r2.qcow2", "precopy-3f1c0a52-vda-r3.qcow2"]
+    # round k freezes what the guest wrote (its new overlay is layer k) and ships what that froze
+    assert [r["snapshot"] for r in out["rounds"]] == [[{"target": "vda", "overlay": "/s/web/" + n}] for n in names]
+    assert [[e["src"] for e in r["bulk"]] for r in out["rounds"]] == [
+        ["/s/web/disk.qcow2"], ["/s/web/" + names[0]], ["/s/web/" + names[1]]]
+    assert out["rounds"][1]["bulk"][0]["peer"] == {"area": "instance", "key": "web", "name": names[0]}
+    # after the stop: the top layer and the nvram only
+    assert [e["src"] for e in out["final"]] == ["/s/web/" + names[2], "/s/nv/web_VARS.fd"]
+    assert out["fold"] == [{"top": "/t/web/" + n, "into": "/t/web/disk.qcow2", "format": "qcow2"} for n in names]
+    assert (out["snapshot"], out["bulk"]) == (out["rounds"][0]["snapshot"], out["rounds"][0]["bulk"])

@@ -2,6 +2,7 @@
 receiving, verifying and reading stay inside their directories.  Real files in tmp dirs, real tar
 streams (Python's tarfile for the hostile ones, GNU tar in test_ship_stream)."""
 
+import hashlib
 import io
 import json
 import os
@@ -173,13 +174,17 @@ def tree(root):
 def test_receive_writes_regular_files_into_the_instance_dir(host):
     root, cfg = host
     out = io.BytesIO()
-    assert fp.receive(cfg, "instance", "web01", stream(("disk.qcow2", "file", b"qcow"), ("nvram.fd", "file", b"n")),
-                      out) == 2
+    src = stream(("disk.qcow2", "file", b"qcow"), ("nvram.fd", "file", b"n"))
+    raw = src.getvalue()
+    assert fp.receive(cfg, "instance", "web01", src, out) == 2
     assert (root / "inst" / "web01" / "disk.qcow2").read_bytes() == b"qcow"
     assert oct(os.stat(root / "inst" / "web01").st_mode & 0o777) == oct(0o750 & ~_umask())
+    alloc = [os.stat(root / "inst" / "web01" / n).st_blocks * 512 for n in ("disk.qcow2", "nvram.fd")]
+    # one line per file, then the whole stream as read (end blocks and padding included)
     assert [json.loads(x) for x in out.getvalue().splitlines()] == [
-        {"path": str(root / "inst" / "web01" / "disk.qcow2"), "size": 4},
-        {"path": str(root / "inst" / "web01" / "nvram.fd"), "size": 1}]
+        {"path": str(root / "inst" / "web01" / "disk.qcow2"), "size": 4, "allocated_bytes": alloc[0]},
+        {"path": str(root / "inst" / "web01" / "nvram.fd"), "size": 1, "allocated_bytes": alloc[1]},
+        {"stream_sha256": hashlib.sha256(raw).hexdigest(), "stream_bytes": len(raw)}]
     assert tree(root / "inst") == ["web01", "web01/disk.qcow2", "web01/nvram.fd"]     # no temporary left
 
 

@@ -60,8 +60,9 @@ def sparse_file(path, size, extents):
 def test_stream_sends_data_not_holes_and_keeps_holes(tmp_path, target, size, extents):
     src = sparse_file(str(tmp_path / "src.raw"), size, extents)
     seen = []
-    sent = ferry_ship.stream_file(src, "target", instance("vdb-data.raw"), progress=seen.append, popen=target)
-    assert target.calls == ["receive web01"]
+    got = ferry_ship.stream_file(src, "target", instance("vdb-data.raw"), progress=seen.append, popen=target)
+    sent = got["bytes_sent"]
+    assert target.calls == ["receive web01"]  # one connection: no separate verify
     dest = str(tmp_path / "inst" / "web01" / "vdb-data.raw")
     data = sum(n for _, n in extents)
     assert data <= sent <= data * 1.01 + 64 * 1024  # tar framing only
@@ -69,12 +70,50 @@ def test_stream_sends_data_not_holes_and_keeps_holes(tmp_path, target, size, ext
         assert a.read() == b.read()
     assert os.stat(dest).st_blocks * 512 <= os.stat(src).st_blocks * 512 + 64 * 1024
     assert seen and seen[-1] == sent
-    # and the dispatcher's verify agrees with the source
+    # the receiver's answer: the file as written, and the stream as both ends hashed it
+    assert {k: got[k] for k in ("path", "size", "allocated_bytes")} == {
+        "path": dest, "size": size, "allocated_bytes": os.stat(dest).st_blocks * 512}
+    tar = subprocess.run(ferry_ship.tar_create_argv(src, "vdb-data.raw"), stdout=subprocess.PIPE, check=True).stdout
+    assert got["stream_sha256"] == hashlib.sha256(tar).hexdigest() and len(tar) == sent
+    # and the dispatcher's verify (which reads the file again) agrees with the source
     p = target(ferry_ship.verify_argv("target", instance("vdb-data.raw")), stdout=subprocess.PIPE)
-    got = ferry_ship.parse_verify(p.communicate()[0].decode())
+    ver = ferry_ship.parse_verify(p.communicate()[0].decode())
     with open(src, "rb") as f:
-        assert got == {"path": dest, "sha256": hashlib.sha256(f.read()).hexdigest(), "size": size,
+        assert ver == {"path": dest, "sha256": hashlib.sha256(f.read()).hexdigest(), "size": size,
                        "allocated_bytes": os.stat(dest).st_blocks * 512}
+
+
+def test_a_stream_altered_on_the_way_is_refused(tmp_path, target):
+    """One byte changed between the two ends (a file's data, not tar's framing): the receiver writes
+    what it got, but its stream checksum differs from the sender's and the send fails."""
+    src = sparse_file(str(tmp_path / "src.raw"), 4 << 20, [(0, 1 << 20)])
+
+    class Flip(object):
+        def __init__(self, pipe):
+            self.pipe, self.n = pipe, 0
+
+        def write(self, block):
+            if self.n <= 8192 < self.n + len(block):
+                i = 8192 - self.n
+                block = block[:i] + bytes([block[i] ^ 0xFF]) + block[i + 1:]
+            self.n += len(block)
+            return self.pipe.write(block)
+
+        def close(self):
+            self.pipe.close()
+
+    def flipping(argv, **kw):
+        p = target(argv, **kw)
+        if argv[0] == "ssh":
+            p.stdin = Flip(p.stdin)
+        return p
+    with pytest.raises(IOError, match="the receiver read .* this host sent"):
+        ferry_ship.stream_file(src, "target", instance("x.raw"), popen=flipping)
+
+
+def test_an_older_receiver_without_a_stream_checksum_is_named():
+    with pytest.raises(ValueError, match="ferry-peer older"):
+        ferry_ship.parse_receive(b'{"path": "/p", "size": 1}\n')
 
 
 def test_stream_failure_names_both_ends(tmp_path, target):
