@@ -52,7 +52,7 @@ def test_migrate_job_as_awx_runs_it(guest_name):
     assert res["instance"] == name and res["source"] == "hv-b1" and res["target"] == "hv-b2"
     assert res["precopy_bytes"] > 0  # the survey's 'true' string was read as true
     tasks = {e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
-    assert {"Freeze the disks (external disk-only snapshot; the guest writes to small overlays)",
+    assert {"Freeze the disks (external disk-only snapshot; the guest writes to new small overlays)",
             "Ship the guest's files host to host (holes kept, checksums compared)",
             "Rebase, grow and check the disks, define and start the guest on the target (one call)"} <= tasks
     assert lab.domain_state("hv-b2", name) == "running" and lab.domain_state("hv-b1", name) == "shut off"
