@@ -208,6 +208,7 @@ class FilterModule(object):
             "ferry_locate": ferry_move.locate,
             "ferry_move_hosts": ferry_move_hosts,
             "ferry_precopy_split": ferry_guestmove.precopy_split,
+            "ferry_flatten_plan": ferry_guestmove.flatten_plan,
             "ferry_move_errors": ferry_move_errors,
             "ferry_move_request": ferry_move.move_request,
             "ferry_flavor_of": ferry_move.flavor_of,

@@ -420,3 +420,34 @@ def real_disk_gb(chains, plan_, root_target, root_gb):
             continue
         total += (chains.get(s["target"]) or {}).get("virtual_size", 0) / float(1024 ** 3)
     return round(total, 3)
+
+
+def flat_name(tag, dev):
+    """The file name of disk `dev`'s flattened copy (transfer mode `flatten`), on the source."""
+    return "flat-%s-%s.qcow2" % (tag, safe_name(dev))
+
+
+def flatten_plan(plan_, tag, src_dir):
+    """A move's plan in transfer mode `flatten` (Nova's 2014 way, kept as a baseline to measure ferry
+    against): each overlay disk is flattened with its base on the source after the stop (`qemu-img
+    convert`, into `flatten[].flat` in the source's instance dir `src_dir`) and that standalone file
+    ships whole under the overlay's name: no base reaches the target's cache for it and nothing is
+    rebased.  Every other file moves as in the plan.  Returns a new plan with `flatten`:
+    [{target, src (the overlay), flat, format}]."""
+    out = dict(plan_, ship=[], rebase=[], cache=[], flatten=[])
+    flat_devs = set()
+    for e in plan_["ship"]:
+        if e.get("mode") == "overlay":
+            flat = os.path.join(src_dir, flat_name(tag, e["target"]))
+            out["flatten"].append({"target": e["target"], "src": e["src"], "flat": flat, "format": "qcow2"})
+            out["ship"].append(dict(e, src=flat, mode="whole", format="qcow2"))
+            flat_devs.add(e["target"])
+        else:
+            out["ship"].append(e)
+    out["rebase"] = [r for r in plan_.get("rebase", []) if r["target"] not in flat_devs]
+    dropped = set("base of %s" % t for t in flat_devs)
+    for c in plan_.get("cache", []):
+        uses = [w for w in c.get("for", []) if w not in dropped]
+        if uses:
+            out["cache"].append(dict(c, **{"for": uses}))
+    return out

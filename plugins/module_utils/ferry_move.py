@@ -100,13 +100,13 @@ PHASES = (("schedule", "start", "scheduled"), ("claim", "scheduled", "claimed"),
           ("final ship", "stopped", "shipped"), ("finish+start", "shipped", "running"))
 
 
-def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor, instance=None):
+def result(mid, kind, source, target, times, ship, base, old_flavor, new_flavor, instance=None, mode=None):
     """The move's result: JSON-able, printed and kept as stats."""
     def span(a, b):
         return round(float(times[b]) - float(times[a]), 3) if a in times and b in times else None
     return {
         "migration_id": mid, "kind": kind, "instance": instance, "source": source, "target": target,
-        "old_flavor": old_flavor, "new_flavor": new_flavor,
+        "transfer_mode": mode or "ferry", "old_flavor": old_flavor, "new_flavor": new_flavor,
         "started_at": round(float(times["start"]), 3) if "start" in times else None,
         "phases_s": {
             "schedule_claim": span("start", "claimed"),

@@ -338,3 +338,54 @@ def test_controller_killed_mid_ship_is_recovered_without_loss(guest_name):
     assert_rolled_back(name, "hv-b1", "hv-b2", ref)
     lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_auto_confirm=True))
     assert_same_content("hv-b2", name, ref)
+
+
+def _first_ok(r, prefix):
+    """Index of the first runner_on_ok event of a task whose name starts with `prefix`."""
+    return next(i for i, e in enumerate(r.events) if e.get("event") == "runner_on_ok"
+                and e["event_data"].get("task", "").startswith(prefix))
+
+
+def test_transfer_modes_overlay_and_flatten_move_like_nova_did(guest_name):
+    """ferry_transfer_mode keeps Nova's two old ways as baselines for `make bench`: overlay (the
+    overlay ships while the guest is down, then the base is looked for / fetched, still down) and
+    flatten (overlay + base flattened on the source after the stop, copied whole, no backing file on
+    the target).  Both must still move the guest intact; pre-copy with either is refused up front."""
+    name = guest_name("mode")
+    boot(name, "hv-a1", image="fat")
+    ref = lab.write_pattern("hv-a1", name)
+    _, _, hosts = lab.inventory()
+
+    r = lab.run_playbook("migrate.yml", instance=name, ferry_precopy=True, ferry_transfer_mode="flatten")
+    assert r.rc != 0 and any("ferry_precopy=true needs ferry_transfer_mode=ferry, not flatten" in m
+                             for m in r.failures()), r.failures()
+    assert lab.dominfo("hv-a1", name)["state"] == "running"
+
+    # overlay: the base's cache step comes after the ship, inside the downtime
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a2", ferry_transfer_mode="overlay",
+                                ferry_auto_confirm=True))
+    res = move_result(r)
+    assert res["transfer_mode"] == "overlay" and res["target"] == "hv-a2"
+    assert _first_ok(r, "Ship the guest's") < _first_ok(r, "Look for the base image in the cache of hv-a2")
+    assert _first_ok(r, "Look for the base image") > _first_ok(r, "Note the time the guest stopped")
+    chain = lab.qemu_img_info("hv-a2", lab.disk_path("hv-a2", name))
+    assert os.path.dirname(chain[0]["full-backing-filename"]) == hosts["hv-a2"]["ferry_cache_dir"]
+    assert ship_result(r)["bytes_sent"] < 64 * 1024 ** 2
+    assert_same_content("hv-a2", name, ref)
+
+    # flatten: a standalone disk on the target, base and overlay shipped together
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a1", ferry_transfer_mode="flatten"))
+    res = move_result(r)
+    assert res["transfer_mode"] == "flatten" and res["target"] == "hv-a1"
+    chain = lab.qemu_img_info("hv-a1", lab.disk_path("hv-a1", name))
+    assert len(chain) == 1 and "backing-filename" not in chain[0], chain
+    base_bytes = 150 * 1024 ** 2   # the fat base holds 192 MiB of data
+    assert res["bytes_shipped"] > base_bytes
+    assert lab.dominfo("hv-a1", name)["state"] == "running"
+    assert_same_content("hv-a1", name, ref)
+    src_dir = "%s/%s" % (hosts["hv-a2"]["ferry_instances_dir"], name)
+    left = lab.ssh("hv-a2", "ls %s" % src_dir).split()
+    assert "disk.qcow2" in left and not [f for f in left if f.startswith("flat-")], left   # no flattened copy left
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    assert lab.domain_state("hv-a2", name) == "absent"
+    assert_same_content("hv-a1", name, ref)

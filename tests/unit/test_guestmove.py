@@ -785,3 +785,27 @@ def test_precopy_split_in_three_rounds_ships_each_frozen_layer_and_folds_them_ol
     assert [e["src"] for e in out["final"]] == ["/s/web/" + names[2], "/s/nv/web_VARS.fd"]
     assert out["fold"] == [{"top": "/t/web/" + n, "into": "/t/web/disk.qcow2", "format": "qcow2"} for n in names]
     assert (out["snapshot"], out["bulk"]) == (out["rounds"][0]["snapshot"], out["rounds"][0]["bulk"])
+
+
+def test_flatten_plan_ships_each_overlay_flattened_and_drops_its_base():
+    """Transfer mode flatten (Nova 2014, the benchmark's baseline): an overlay ships as its flattened
+    copy under its own name, is not rebased, and its base no longer goes to the target's cache;
+    a base still needed by something else (here the cdrom's image) stays."""
+    from ansible.module_utils import ferry_guestmove as gm
+    plan = {"ship": [
+        {"target": "vda", "src": "/s/web/disk.qcow2", "dest": "/t/web/disk.qcow2", "mode": "overlay", "format": "qcow2",
+         "peer": {"area": "instance", "key": "web", "name": "disk.qcow2"}},
+        {"target": "vdb", "src": "/s/web/data.raw", "dest": "/t/web/data.raw", "mode": "whole", "format": "raw",
+         "peer": {"area": "instance", "key": "web", "name": "data.raw"}}],
+        "rebase": [{"target": "vda", "path": "/t/web/disk.qcow2", "base_sha256": "ab"}],
+        "cache": [{"sha256": "ab", "for": ["base of vda"]}, {"sha256": "cd", "for": ["disk sda", "base of vda"]}],
+        "disk_map": {"vda": {"path": "/t/web/disk.qcow2"}}}
+    out = gm.flatten_plan(plan, "3f1c0a52", "/s/web")
+    assert out["flatten"] == [{"target": "vda", "src": "/s/web/disk.qcow2", "flat": "/s/web/flat-3f1c0a52-vda.qcow2",
+                               "format": "qcow2"}]
+    assert [(e["src"], e["dest"], e["mode"], e["peer"]["name"]) for e in out["ship"]] == [
+        ("/s/web/flat-3f1c0a52-vda.qcow2", "/t/web/disk.qcow2", "whole", "disk.qcow2"),
+        ("/s/web/data.raw", "/t/web/data.raw", "whole", "data.raw")]
+    assert out["rebase"] == []
+    assert out["cache"] == [{"sha256": "cd", "for": ["disk sda"]}]
+    assert out["disk_map"] == plan["disk_map"] and plan["ship"][0]["src"] == "/s/web/disk.qcow2"  # input kept
