@@ -83,11 +83,17 @@ mutants: lab
 # Benchmarks print figures (not tests): the scheduler over 10,000 synthetic hosts, ferry's
 # delta shipping vs the flatten-and-copy baseline on the lab, and ferry over emulated links
 # (network namespaces, veth pairs shaped with tc tbf: tests/bench/netlab.py).
+# bench_modes.py is the long one (ferry vs Nova's flatten and overlay transfers, 1/4/16 GiB bases,
+# both links, base cached and not: JSON, Markdown and PNG in artifacts/bench/); BENCH_SIZES=1,4
+# shortens it.  Its plot needs matplotlib (requirements-bench.txt, not needed by make test).
+BENCH_SIZES ?= 1,4,16
 bench: lab
+	$(BIN)/pip install -q -r requirements-bench.txt
 	$(BIN)/python tests/bench/bench_scheduler.py
 	$(BIN)/python tests/bench/bench_ship.py
 	$(BIN)/python tests/bench/bench_precopy.py
 	$(BIN)/python tests/bench/bench_links.py
+	$(BIN)/python tests/bench/bench_modes.py --sizes $(BENCH_SIZES)
 
 # Leftovers of a killed emulated-links run: namespaces ferry-nl-*, their processes, the marked
 # edits in the lab hosts' ~/.ssh/config and authorized_keys, /run/ferry-netlab.
