@@ -238,6 +238,8 @@ class Bench(object):
         ships = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
                  and e["event_data"].get("task", "").startswith(SHIP_PREFIX)]
         stop_s = max([s.get("stop_seconds") or 0 for s in ships] or [0])
+        finish = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
+                  and e["event_data"].get("task", "").startswith("Rebase, grow and check the disks")]
         fetched = res.get("base_image") not in (None, "none", "cache")
         row = {"size_gib": c["gib"], "profile": net.profile, "rate_bit": netlab.PROFILES[net.profile],
                "cached": cached, "mode": mode, "wall_s": wall, "downtime_s": res["downtime_s"],
@@ -245,6 +247,8 @@ class Bench(object):
                "final_bytes": res["final_bytes"], "precopy_bytes": res["precopy_bytes"],
                "precopy_rounds": res["precopy_rounds"], "base_from": res["base_image"],
                "stop_call_s": stop_s, "shutdown_s": c["shutdown_s"],
+               "final_ship_s": ships[-1].get("seconds") if ships else None,
+               "finish_parts_s": finish[-1].get("seconds") if finish else None,
                "wire_host_ip_bytes": delta[dst]["from"][src]["bytes"],
                "wire_store_ip_bytes": delta[dst]["from"]["store"]["bytes"],
                "base_payload_bytes": c["base_file_bytes"] if fetched else 0,
@@ -437,6 +441,19 @@ def markdown(b, argv, wall, tg):
             lines.append("| %s | %.1f | %.2f | %.2f | %d | %.0f | %d | %d |" % (
                 w["profile"], w["wall_s"], w["downtime_s"], w["shutdown_s"], w["precopy_rounds"],
                 w["final_bytes"] / 1024, w["acked"], w["missing"]))
+    lines += ["", "## Commands (the same transport for every mode, no compression in any)", "",
+              "- each move: `ip netns exec ferry-nl-ctl ansible-playbook -i /run/ferry-netlab/inventory/hosts.yml "
+              "playbooks/migrate.yml -e instance=<guest> -e target_host=%s -e ferry_transfer_mode=<mode> "
+              "[-e ferry_precopy=true for ferry] -e ferry_allow_cross_az=true` plus the bench's image and flavor "
+              "(`ferry_images`, `ferry_flavors`), through ansible-runner; then `revert.yml` (root namespace, "
+              "not timed)" % a.target,
+              "- host to host, every mode: `tar --create --sparse --hole-detection=seek --file=- ... | ssh nl-%s "
+              "receive instance <guest>` (the target's peer dispatcher), hashed on both ends as it streams" % a.target,
+              "- flatten, on the source after the stop: `qemu-img convert -q -f qcow2 -O qcow2 <overlay> "
+              "<instance dir>/flat-<move>-vda.qcow2`, shipped as above under the overlay's name, no rebase",
+              "- the base, when the target lacks it: `ferry_base_image` on the target, HTTP GET from the store "
+              "(`http://198.18.0.3:<port>/<file>`), sha256 verified; ferry and flatten before the stop (flatten "
+              "needs none), overlay after the overlay shipped"]
     lines += ["", "## Targets", "", "| target | figure | met |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % (t, fig, "yes" if ok else "**no**") for t, fig, ok in tg]
     lines += ["", "Sizes: " + "; ".join("%d GiB base: %.0f MiB allocated (random %d MiB, text %d MiB, zero %d MiB "
@@ -463,6 +480,7 @@ def plot(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
     profiles = sorted(set(r["profile"] for r in runs), key=lambda p: -netlab.PROFILES[p])
     fig, axes = plt.subplots(2, len(profiles), figsize=(6 * len(profiles), 8), squeeze=False)
     colors = {"flatten": "tab:red", "overlay": "tab:orange", "ferry": "tab:green"}
@@ -479,6 +497,11 @@ def plot(runs, path):
                                 label="%s, base %s" % (mode, "cached" if cached else "not cached"))
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
+            sizes = sorted(set(r["size_gib"] for r in runs))
+            ax.set_xticks(sizes)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
             ax.set_xlabel("base size (GiB)")
             ax.set_ylabel(label)
             ax.set_title("%s, %s" % (label.split(" (")[0], profile))
