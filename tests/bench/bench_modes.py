@@ -259,6 +259,12 @@ class Bench(object):
         row["after_stop_bytes"] = after_stop
         row["wire_after_stop_s"] = after_stop * 8 / row["rate_bit"]
         row["ferry_own_s"] = row["downtime_s"] - row["shutdown_s"] - row["wire_after_stop_s"]
+        # inside the window, by the modules' own clocks: the source call's stop (request, the guest's
+        # shutdown, the wait for shutoff) and stream, the target call's parts; the rest is Ansible
+        # (task start-up, module payloads, the controller's tasks between them)
+        if mode == "ferry" and row["final_ship_s"] is not None and row["finish_parts_s"]:
+            row["modules_s"] = stop_s + row["final_ship_s"] + sum(row["finish_parts_s"].values())
+            row["ansible_s"] = row["downtime_s"] - row["modules_s"]
         row["payload_bytes"] = row["bytes_shipped"] + row["base_payload_bytes"]
         row["must_travel_bytes"] = c["overlay_alloc_bytes"] + (0 if cached else c["base_alloc_bytes"])
         # untimed: the target's disk holds what the source's does (root here reads both hosts' files)
@@ -441,6 +447,17 @@ def markdown(b, argv, wall, tg):
             lines.append("| %s | %.1f | %.2f | %.2f | %d | %.0f | %d | %d |" % (
                 w["profile"], w["wall_s"], w["downtime_s"], w["shutdown_s"], w["precopy_rounds"],
                 w["final_bytes"] / 1024, w["acked"], w["missing"]))
+    window = [r for r in b.runs if r.get("modules_s") is not None]
+    if window:
+        lines += ["", "## ferry's stop window, part by part (pre-copy)", "",
+                  "| base GiB | link | base on target | downtime s | source call: stop s | source call: stream s "
+                  "| target call parts s | modules in all s | Ansible between and around s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in window:
+            lines.append("| %d | %s | %s | %.2f | %.2f | %.2f | %s | %.2f | %.2f |" % (
+                r["size_gib"], r["profile"], "cached" if r["cached"] else "not cached", r["downtime_s"],
+                r["stop_call_s"], r["final_ship_s"], ", ".join("%s %.2f" % kv for kv in r["finish_parts_s"].items()),
+                r["modules_s"], r["ansible_s"]))
     lines += ["", "## Commands (the same transport for every mode, no compression in any)", "",
               "- each move: `ip netns exec ferry-nl-ctl ansible-playbook -i /run/ferry-netlab/inventory/hosts.yml "
               "playbooks/migrate.yml -e instance=<guest> -e target_host=%s -e ferry_transfer_mode=<mode> "
