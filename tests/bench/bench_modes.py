@@ -24,13 +24,16 @@ root namespace) so every run starts alike; "not cached" deletes the base from th
 first.  Bytes: the move's payload (bytes_shipped host to host, the base's size when it was fetched)
 and the interfaces' counters (IP bytes into the target from the source and from the store).
 
-Writes <--out>/bench_modes.json (every figure), bench_modes.md (tables, targets) and
-bench_modes.png (downtime and wall time against base size, per mode, link and cache state), and
-prints the tables and the run's duration.  Each size's image, guest and caches are deleted before
-the next size (disk space: a 16 GiB base needs ~70 GiB while it is moved).
+Writes <--out>/<--name>.json (every figure), .md (tables, targets) and .png (downtime and wall
+time against base size, per mode, link and cache state), and prints the tables and the run's
+duration.  --merge A.json B.json ... makes one report of several runs (no lab needed).  Each
+size's image, guest and caches are deleted before the next size (disk space: a 16 GiB base needs
+~70 GiB while it is moved).
 
     flock /tmp/ferry-lab.lock .venv/bin/python tests/bench/bench_modes.py [--sizes 1,4,16]
         [--profiles 1gbit,200mbit] [--modes flatten,overlay,ferry] [--delta-mb 256] [--out artifacts/bench]
+        [--name bench_modes] [--no-writer]
+    .venv/bin/python tests/bench/bench_modes.py --merge A.json B.json [--name bench_modes]
 """
 
 import argparse
@@ -443,12 +446,17 @@ def targets(runs, sizes):
     return out
 
 
+def runs_of(argv, wall):
+    """[(argv, wall)] of the run(s) a report covers (a merged report: several)."""
+    return list(zip(argv, wall)) if argv and isinstance(argv[0], list) else [(argv, wall)]
+
+
 def markdown(b, argv, wall, tg):
     a = b.args
     lines = ["# bench_modes: ferry against Nova's flatten (2014) and overlay (2015) transfers", "",
-             "`flock /tmp/ferry-lab.lock .venv/bin/python tests/bench/bench_modes.py %s`, %s -> %s, delta %d MiB "
-             "random, links tc tbf (no added latency: no netem in this kernel); run took %.0f s." % (
-                 " ".join(argv), a.source, a.target, a.delta_mb, wall), "",
+             "%s; %s -> %s, delta %d MiB random, links tc tbf (no added latency: no netem in this kernel)." % (
+                 "; ".join("`flock /tmp/ferry-lab.lock .venv/bin/python tests/bench/bench_modes.py %s` took %.0f s"
+                           % (" ".join(x), w) for x, w in runs_of(argv, wall)), a.source, a.target, a.delta_mb), "",
              "| base GiB | link | base on target | mode | wall s | downtime s | guest shutdown s | wire after stop s "
              "| ferry's own s | payload MiB | must travel MiB | IP bytes host->host MiB | IP bytes store->target MiB "
              "| identical |",
@@ -564,16 +572,22 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "artifacts", "bench"))
     ap.add_argument("--writer", action=argparse.BooleanOptionalAction, default=True,
                     help="also move the lab's Linux guest while it writes (default on)")
+    ap.add_argument("--name", default="bench_modes", help="file name of the outputs (default bench_modes)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="no run: one report (JSON, Markdown, PNG, targets) from these runs' JSON files")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args)
     try:
-        args.sizes = [int(s) for s in args.sizes.split(",")]
+        args.sizes = [int(s) for s in args.sizes.split(",") if s]
     except ValueError:
         ap.error("--sizes: comma-separated whole GiB")
     args.profiles, args.modes = args.profiles.split(","), args.modes.split(",")
     if any(p not in netlab.PROFILES for p in args.profiles) or any(m not in MODES for m in args.modes):
         ap.error("profiles among %s, modes among %s" % (", ".join(netlab.PROFILES), ", ".join(MODES)))
-    if any(s < 1 for s in args.sizes) or args.delta_mb < 2 or args.source == args.target:
-        ap.error("sizes >= 1 GiB, --delta-mb >= 2, two different hosts")
+    if any(s < 1 for s in args.sizes) or args.delta_mb < 2 or args.source == args.target or not (
+            args.sizes or args.writer):
+        ap.error("sizes >= 1 GiB (none: --sizes '' with the writer), --delta-mb >= 2, two different hosts")
     if not os.path.exists(lab.INVENTORY):
         ap.error("the lab is not up (no %s): run `make lab`" % lab.INVENTORY)
     netlab.sigterm_as_interrupt()
@@ -587,20 +601,47 @@ def main(argv=None):
         failed = e
         b.problems.append("aborted: %s: %s" % (type(e).__name__, str(e)[-2000:]))
     wall = time.monotonic() - t0
+    write(b, argv, wall)
+    print("the run took %.0f s (%.1f min)" % (wall, wall / 60))
+    return 1 if failed or b.problems else 0
+
+
+def write(b, argv, wall):
+    a = b.args
     tg = targets(b.runs, b.sizes)
     md = markdown(b, argv, wall, tg)
-    with open(os.path.join(args.out, "bench_modes.json"), "w") as f:
-        json.dump({"argv": argv, "wall_s": wall, "sizes": b.sizes, "runs": b.runs, "writer": b.writer_runs,
+    base = os.path.join(a.out, a.name)
+    with open(base + ".json", "w") as f:
+        json.dump({"argv": argv, "wall_s": wall, "source": a.source, "target": a.target, "delta_mb": a.delta_mb,
+                   "sizes": b.sizes, "runs": b.runs, "writer": b.writer_runs,
                    "targets": [{"target": t, "figure": fig, "met": ok} for t, fig, ok in tg],
                    "problems": b.problems}, f, indent=1)
-    with open(os.path.join(args.out, "bench_modes.md"), "w") as f:
+    with open(base + ".md", "w") as f:
         f.write(md)
     if b.runs:
-        plot(b.runs, os.path.join(args.out, "bench_modes.png"))
+        plot(b.runs, base + ".png")
     print()
     print(md)
-    print("wrote %s/bench_modes.{json,md,png}; the run took %.0f s (%.1f min)" % (args.out, wall, wall / 60))
-    return 1 if failed or b.problems else 0
+    print("wrote %s.{json,md%s}" % (base, ",png" if b.runs else ""))
+
+
+def merge(args):
+    """One report from several runs' JSON (e.g. the 16 GiB size run on its own)."""
+    import types
+    parts = []
+    for path in args.merge:
+        with open(path) as f:
+            parts.append(json.load(f))
+    first = parts[0]
+    b = types.SimpleNamespace(
+        args=argparse.Namespace(source=first.get("source", "hv-a1"), target=first.get("target", "hv-b1"),
+                                delta_mb=first.get("delta_mb", 256), out=args.out, name=args.name),
+        runs=[r for p in parts for r in p["runs"]], sizes=[s for p in parts for s in p["sizes"]],
+        writer_runs=[w for p in parts for w in p.get("writer", [])],
+        problems=[x for p in parts for x in p.get("problems", [])])
+    os.makedirs(args.out, exist_ok=True)
+    write(b, [p["argv"] for p in parts], [p["wall_s"] for p in parts])
+    return 0
 
 
 if __name__ == "__main__":
