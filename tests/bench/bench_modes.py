@@ -446,7 +446,8 @@ def targets(runs, sizes):
             if len(d) >= 2:
                 spread = (max(d) - min(d)) / min(d)
                 out.append(("downtime flat within 20%% across sizes (%s): ferry, %s, %s" % (
-                    ", ".join("%d" % s["gib"] for s in sizes), profile, "cached" if cached else "not cached"),
+                    ", ".join("%d" % g for g in sorted(set(s["gib"] for s in sizes))), profile,
+                    "cached" if cached else "not cached"),
                     "%.0f%% (%s s)" % (100 * spread, " / ".join("%.2f" % x for x in d)), spread <= 0.20))
     return out
 
