@@ -323,8 +323,8 @@ class Bench(object):
         """The lab's Linux guest (TCG) writing 5 sequence-numbered blocks a second to its raw data disk,
         moved by ferry (pre-copy) over each link and reverted: downtime, rounds, and whether every write
         it acknowledged before the stop is on the target's disk."""
+        from tests.faults.test_writing_guest import acks as console_acks, blocks_on
         from tests.integration import guests
-        import re
         a = self.args
         src, dst = a.source, a.target
         name = "bench-modes-wr-%s" % self.tag
@@ -332,8 +332,7 @@ class Bench(object):
         self.writer_name = name
 
         def acks():
-            out = lab.ssh(src, "cat %s 2>/dev/null || true" % q(g["console"]))
-            return [int(n) for n in re.findall(r"^FERRY-ACK:(\d+)\r?$", out, re.M)]
+            return console_acks(src, g["console"])[0]
 
         def wait_acks(n, timeout=240):
             deadline = time.monotonic() + timeout
@@ -361,9 +360,7 @@ class Bench(object):
                 res = r.task_result(MOVE_TASK)["ansible_facts"]["ferry_move_result"]
                 acked = acks()
                 disk = lab.disk_path(dst, name, "data.raw")
-                out = lab.ssh(dst, "dd if=%s bs=512 skip=8 count=%d status=none | tr '\\000' '\\n'"
-                              % (q(disk), len(acked) + 50))
-                found = {int(m.group(1)) for m in re.finditer(r"FERRY-SEQ:(\d{8})", out)}
+                found = blocks_on(dst, disk, len(acked) + 50)
                 missing = [n for n in acked if n not in found]
                 row = {"profile": profile, "wall_s": wall, "downtime_s": res["downtime_s"], "shutdown_s": shutdown_s,
                        "precopy_rounds": res["precopy_rounds"], "precopy_bytes": res["precopy_bytes"],
