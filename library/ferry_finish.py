@@ -57,6 +57,34 @@ options:
     type: str
     choices: [running, shutoff]
     default: running
+  gate:
+    description:
+      - The one-call stop window. Started before the guest stops (asynchronously), the finish first
+        rebases what already arrived (the pre-copied disks, every I(rebase) path not in C(arriving)),
+        then waits up to C(timeout) seconds for the source's go (C(ferry-go-<token>) in C(dir), the
+        instance directory, written by the peer dispatcher once the final files arrived verified),
+        and decides C(started) under the gate (see ferry_gate.py) before it does the rest.
+      - When a rollback closed the gate first, or no go came in time, it fails without defining
+        anything (C(gate) says C(cancelled) or C(timed-out)).
+    type: dict
+    suboptions:
+      dir:
+        description: The guest's instance directory on this host.
+        type: path
+        required: true
+      token:
+        description: The move's id.
+        type: str
+        required: true
+      timeout:
+        description: Seconds to wait for the go.
+        type: int
+        required: true
+      arriving:
+        description: Files the final ship still writes (never rebased before the go).
+        type: list
+        elements: path
+        default: []
 attributes:
   check_mode:
     support: none
@@ -87,13 +115,29 @@ seconds:
   description: Time each part took (rebase, fold, grow, check, define_start), in seconds.
   returned: success
   type: dict
+running_at:
+  description: This host's clock (epoch seconds) when the domain was defined and started.
+  returned: success
+  type: float
+gate:
+  description: With I(gate), the decision (C(started), C(cancelled), C(timed-out)).
+  returned: with gate
+  type: str
+go_seen_at:
+  description: With I(gate), this host's clock when it saw the go.
+  returned: with gate, on success
+  type: float
+wait_seconds:
+  description: With I(gate), the seconds it waited for the go.
+  returned: with gate, on success
+  type: float
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_libvirt, ferry_qcow2 as q, ferry_state
+from ansible.module_utils import ferry_gate, ferry_libvirt, ferry_qcow2 as q, ferry_state
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -104,11 +148,8 @@ def run_ok(module, argv, steps):
     return out
 
 
-def finish(module):
-    p = module.params
-    steps = []
-    marks = [("start", time.monotonic())]
-    for r in p["rebase"]:
+def rebase(module, entries, steps):
+    for r in entries:
         want = os.path.basename(r["base_path"])
         if not want.startswith(r["base_sha256"]) or not os.path.isfile(r["base_path"]):
             module.fail_json(msg="%s: cached base %s is missing or not named by sha256 %s"
@@ -121,6 +162,43 @@ def finish(module):
             run_ok(module, q.rebase_argv(r["path"], r["base_path"], backing_fmt=r.get("base_format") or "qcow2",
                                          unsafe=True), steps)
             steps.append("rebased %s onto %s" % (r["path"], r["base_path"]))
+
+
+def wait_for_go(module, steps):
+    """The armed finish (gate): rebase what already arrived, then wait for the source's go, or for a
+    rollback's cancel, or the timeout.  Returns (the rebases left, {go_seen_at, wait_seconds})."""
+    g = module.params["gate"]
+    arriving = {os.path.normpath(a) for a in g["arriving"]}
+    early = [r for r in module.params["rebase"] if os.path.normpath(r["path"]) not in arriving]
+    rebase(module, early, steps)
+    t0 = time.monotonic()
+    try:
+        decision = ferry_gate.wait_go(g["dir"], g["token"], g["timeout"])
+    except (OSError, ValueError) as e:
+        module.fail_json(msg="%s: waiting for the source's go failed: %s" % (module.params["name"], e),
+                         gate="error", steps=steps, changed=bool(steps))
+    if decision != "started":
+        module.fail_json(msg="%s was not started on this host: the move was %s before the source's go came"
+                         % (module.params["name"], "timed out (%d s)" % g["timeout"] if decision == "timed-out"
+                            else decision), gate=decision, steps=steps, changed=bool(steps))
+    try:
+        os.unlink(os.path.join(g["dir"], ferry_gate.go_name(g["token"])))
+    except OSError:
+        pass
+    steps.append("started on the source's go")
+    return ([r for r in module.params["rebase"] if r not in early],
+            {"go_seen_at": time.time(), "wait_seconds": round(time.monotonic() - t0, 3)})
+
+
+def finish(module):
+    p = module.params
+    steps = []
+    gate = {}
+    todo = p["rebase"]
+    if p["gate"]:
+        todo, gate = wait_for_go(module, steps)
+    marks = [("start", time.monotonic())]
+    rebase(module, todo, steps)
     marks.append(("rebase", time.monotonic()))
     for f in p["fold"]:
         # (after the rebase: the disk's own chain must resolve on this host for the commit)
@@ -172,7 +250,10 @@ def finish(module):
     steps.extend(actions)
     marks.append(("define_start", time.monotonic()))
     seconds = {name: round(t - marks[i][1], 3) for i, (name, t) in enumerate(marks[1:])}
-    return {"changed": True, "steps": steps, "state": state, "seconds": seconds}
+    out = {"changed": True, "steps": steps, "state": state, "seconds": seconds, "running_at": time.time()}
+    if gate:
+        out.update(gate="started", **gate)
+    return out
 
 
 def main():
@@ -187,6 +268,12 @@ def main():
             xml=dict(type="str", required=True),
             metadata=dict(type="dict", required=True),
             state=dict(type="str", choices=["running", "shutoff"], default="running"),
+            gate=dict(type="dict", options=dict(
+                dir=dict(type="path", required=True),
+                token=dict(type="str", required=True),
+                timeout=dict(type="int", required=True),
+                arriving=dict(type="list", elements="path", default=[]),
+            )),
         ),
         supports_check_mode=False,
     )

@@ -81,6 +81,19 @@ options:
         description: Stop the guest and ship nothing.
         type: bool
         default: false
+  go:
+    description:
+      - The one-call stop window. After the guest stopped (I(stop)) and every file arrived verified,
+        tell the target's peer dispatcher C(go) for the move C(token); the target's finish, armed
+        before the stop (M(ferry_finish) with I(gate)), then starts the guest on its own.
+      - Every failure before it reports C(go_sent=false) (the target never starts the guest); a
+        failure of the go itself reports C(go_sent=unknown) (only the target's gate can say).
+    type: dict
+    suboptions:
+      token:
+        description: The move's id, as given to the target's finish.
+        type: str
+        required: true
   frozen:
     description:
       - The files are disks frozen by a pre-copy snapshot (read-only backing files now), so they may
@@ -147,6 +160,18 @@ stop_seconds:
   description: With I(stop), the seconds from the call's start until the guest was off.
   returned: with stop
   type: float
+stop_requested_at:
+  description: With I(stop), this host's clock (epoch seconds) when the stop began.
+  returned: with stop
+  type: float
+go_sent:
+  description: With I(go), true once the target confirmed the go, false when it was never sent, C(unknown) when sending it failed.
+  returned: with go
+  type: raw
+go_at:
+  description: With I(go), this host's clock when the target confirmed the go.
+  returned: with go, on success
+  type: float
 """
 
 import os
@@ -161,13 +186,15 @@ def stop(module, client):
     """The stop option: mark and stop the guest under its lease; (how it stopped, seconds)."""
     p, s = module.params, module.params["stop"]
     t0 = time.monotonic()
+    module.stop_requested_at = time.time()
+    nogo = {"go_sent": False} if p["go"] else {}
     try:
         _, stopped = ferry_leased.stop(client, s["lock_dir"], p["domain"], s["lease_id"], merge=s.get("merge"),
                                        renew=s.get("renew"), shutdown_timeout=s["shutdown_timeout"])
     except (LookupError, ferry_state.LeaseHeld, ferry_state.IllegalTransition) as e:
-        module.fail_json(msg="%s: not stopped, nothing shipped: %s" % (p["domain"], e))
+        module.fail_json(msg="%s: not stopped, nothing shipped: %s" % (p["domain"], e), **nogo)
     except Exception as e:  # libvirtError from the stop itself
-        module.fail_json(msg="%s: stopping it failed, nothing shipped: %s" % (p["domain"], e))
+        module.fail_json(msg="%s: stopping it failed, nothing shipped: %s" % (p["domain"], e), **nogo)
     return stopped, round(time.monotonic() - t0, 3)
 
 
@@ -204,7 +231,9 @@ def ship(module):
                              "still runs)" % (p["domain"], p["domain"], dom["state"], ", ".join(busy) or "them"))
     out = {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0, "seconds": 0.0}
     if stopped:
-        out.update(stopped=stopped[0], stop_seconds=stopped[1])
+        out.update(stopped=stopped[0], stop_seconds=stopped[1], stop_requested_at=module.stop_requested_at)
+    if p["go"]:
+        out["go_sent"] = False   # every failure below leaves it so: the target's finish never starts
     for f in p["files"]:
         if not os.path.isfile(f["src"]):
             module.fail_json(msg="%s does not exist (or is not a file)" % f["src"], **out)
@@ -234,6 +263,16 @@ def ship(module):
                                                                                     entry["dest"]), **out)
         entry["stream_sha256"] = got["stream_sha256"]
         entry["dest_allocated_bytes"] = got["allocated_bytes"]
+    if p["go"] and not module.check_mode:
+        # the last step: after it the target starts the guest on its own; when the dispatcher's answer
+        # is lost the go may have arrived, so the failure says "unknown" (the target's gate knows)
+        try:
+            out["go_path"] = ferry_ship.send_go(p["dest_host"], p["domain"], p["go"]["token"])
+        except (IOError, ValueError) as e:
+            out["go_sent"] = "unknown"
+            module.fail_json(msg=str(e), **out)
+        out["go_sent"] = True
+        out["go_at"] = time.time()
     if live is not None:
         # what the running guest wrote meanwhile (its current top layers): the pre-copy's next round
         # or the stop decides on it
@@ -259,9 +298,13 @@ def main():
                 shutdown_timeout=dict(type="int", default=60),
                 only=dict(type="bool", default=False),
             )),
+            go=dict(type="dict", options=dict(token=dict(type="str", required=True))),
         ),
         supports_check_mode=True,
     )
+    if module.params["go"] and not (module.params["stop"] and not module.params["stop"]["only"]):
+        module.fail_json(msg="go needs stop (without only): the target may start the guest only once it is "
+                         "stopped here and its final files arrived")
     if module.params["stop"] and module.params["frozen"]:
         module.fail_json(msg="stop and frozen=true exclude each other: frozen files ship while the guest runs")
     for f in module.params["files"]:

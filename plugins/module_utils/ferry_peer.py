@@ -25,6 +25,10 @@ shell) and must be exactly one of:
     verify <instance> <name>   sha256, size and allocated bytes of a file received there, as one
                                line of JSON: {"path", "sha256", "size", "allocated_bytes"}.
     verify-tpm <uuid> <name>   the same in the TPM state directory.
+    go <instance> <token>      the source stopped the guest and every final file arrived verified:
+                               writes ferry-go-<token> into <instances_dir>/<instance>/ (which must
+                               exist), where the target's armed finish waits for it (the one-call stop
+                               window; ferry_gate.py).  Answers {"go": path}.
     cache-read <sha256><.ext>  the file of that name in <cache_dir> (the image cache) on stdout:
                                the source host fallback of a base image.
 
@@ -81,7 +85,9 @@ VERBS = {
     "verify": ("verify", "instance", ("key", "name")),
     "verify-tpm": ("verify", "tpm", ("key", "name")),
     "cache-read": ("cache-read", None, ("name",)),
+    "go": ("go", "instance", ("key", "name")),
 }
+GO_PREFIX = "ferry-go-"   # ferry_gate.go_name()
 # (operation, area) -> verb, for the sending side
 VERB_OF = {(op, area): verb for verb, (op, area, _) in VERBS.items()}
 
@@ -400,6 +406,22 @@ def cache_read(cfg, name, out):
     return n
 
 
+def go(cfg, key, token):
+    """Write ferry-go-<token> into the instance directory (never creating it): the go of a one-call
+    stop window.  Returns its path."""
+    d = open_area(cfg, "instance", key)
+    name = GO_PREFIX + token
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640, dir_fd=d)
+        try:
+            os.write(fd, b"go\n")
+        finally:
+            os.close(fd)
+    finally:
+        os.close(d)
+    return area_path(cfg, "instance", key, name)
+
+
 def serve(cfg, req, stdin, stdout):
     if req["op"] == "receive":
         receive(cfg, req["area"], req["key"], stdin, stdout)
@@ -407,6 +429,8 @@ def serve(cfg, req, stdin, stdout):
         stdout.write((json.dumps(verify(cfg, req["area"], req["key"], req["name"])) + "\n").encode())
     elif req["op"] == "cache-read":
         cache_read(cfg, req["name"], stdout)
+    elif req["op"] == "go":
+        stdout.write((json.dumps({"go": go(cfg, req["key"], req["name"])}) + "\n").encode())
     stdout.flush()
 
 

@@ -181,3 +181,24 @@ def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subpro
         raise IOError("sending %s: the receiver read %d bytes (sha256 %s, %d file(s)), this host sent %d (sha256 %s)"
                       % (what, got["stream_bytes"], got["stream_sha256"], len(files), sent, sha.hexdigest()))
     return dict(files[0], bytes_sent=sent, stream_sha256=got["stream_sha256"])
+
+
+def send_go(dest_host, instance, token, run=subprocess.run):
+    """Tell the target's armed finish to start the guest (the peer verb `go`); returns the go file's
+    path there.  Raises IOError when the dispatcher did not confirm it: then the go may or may not
+    have arrived, and only the target's gate (ferry_gate) can say which."""
+    try:
+        argv = ferry_peer.peer_argv(dest_host, ferry_peer.request_words("go", "instance", instance, token))
+    except ferry_peer.Refused as e:
+        raise ValueError("go for %s: the target's peer dispatcher would refuse it: %s" % (instance, e)) from None
+    try:
+        r = run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise IOError("go to %s for %s: no answer in 120 s" % (dest_host, instance)) from None
+    if r.returncode != 0:
+        raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, r.returncode,
+                                                              r.stderr.decode(errors="replace").strip()))
+    try:
+        return json.loads(r.stdout.decode().strip().splitlines()[-1])["go"]
+    except (ValueError, KeyError, IndexError) as e:
+        raise IOError("go to %s for %s: no answer from its dispatcher (%s)" % (dest_host, instance, e)) from None

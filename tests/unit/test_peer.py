@@ -397,7 +397,7 @@ def test_the_forced_command_runs_as_a_file(host):
     p = subprocess.run([str(exe)], env=dict(env, SSH_ORIGINAL_COMMAND="id; virsh list"), capture_output=True,
                        text=True)
     assert p.returncode == 2 and p.stdout == "" and p.stderr == "ferry-peer: refused: unknown verb 'id;' (verbs: " \
-        "cache-read, receive, receive-tpm, verify, verify-tpm)\n"
+        "cache-read, go, receive, receive-tpm, verify, verify-tpm)\n"
     # receive through the re-executed process, as sshd would run it
     p = subprocess.run([str(exe)], env=dict(env, SSH_ORIGINAL_COMMAND="receive web02"), capture_output=True,
                        input=stream(("disk.raw", "file", b"abc")).getvalue())

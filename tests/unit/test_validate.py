@@ -363,7 +363,7 @@ MOVE = {"target_host": "host", "ferry_target_az": "az", "ferry_allow_cross_az": 
         "ferry_allow_resize_to_same_host": "bool", "ferry_auto_confirm": "bool", "ferry_adopt": "bool",
         "ferry_shutdown_timeout": "int", "ferry_bwlimit": "int", "ferry_precopy": "bool",
         "ferry_precopy_rounds": "int", "ferry_precopy_threshold_mb": "int", "ferry_root_disk": "device",
-        "ferry_transfer_mode": "choice",
+        "ferry_transfer_mode": "choice", "ferry_stop_window": "choice",
         "ferry_shared_storage": "paths", **LEASE}
 PLAYBOOKS = {
     "boot.yml": {"instance": "instance", "flavor": "flavor", "image": "image", "host": "host", "az": "az",
