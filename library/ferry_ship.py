@@ -206,8 +206,19 @@ def ship(module):
         module.fail_json(msg=str(e))
     client = LibvirtClient(p["uri"])
     stopped = None
+    early = {}
     try:
         if p["stop"] and not module.check_mode:
+            if not p["stop"]["only"]:
+                # connect to the target now, while the guest shuts down: the ssh handshakes and the
+                # receivers' start-up are then not in the downtime
+                try:
+                    early = {"writers": [ferry_ship.open_receiver(p["dest_host"], peer) for peer in peers]}
+                    if p["go"]:
+                        early["go"] = ferry_ship.open_go(p["dest_host"], p["domain"], p["go"]["token"])
+                except (OSError, ValueError) as e:
+                    module.fail_json(msg="%s: connecting to %s failed, not stopped: %s" % (p["domain"], p["dest_host"], e),
+                                     **({"go_sent": False} if p["go"] else {}))
             stopped = stop(module, client)
             if p["stop"]["only"]:
                 return {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0,
@@ -244,10 +255,11 @@ def ship(module):
         out["allocated_bytes"] += st.st_blocks * 512
     if module.check_mode:
         return out
-    for entry, peer in zip(out["files"], peers):
+    writers = list(early.get("writers") or [None] * len(peers))
+    for entry, peer, writer in zip(out["files"], peers, writers):
         t0 = time.monotonic()
         try:
-            got = ferry_ship.stream_file(entry["src"], p["dest_host"], peer, p["bwlimit"])
+            got = ferry_ship.stream_file(entry["src"], p["dest_host"], peer, p["bwlimit"], writer=writer)
         except (IOError, ValueError) as e:
             module.fail_json(msg=str(e), **out)
         entry["seconds"] = round(time.monotonic() - t0, 3)
@@ -267,7 +279,8 @@ def ship(module):
         # the last step: after it the target starts the guest on its own; when the dispatcher's answer
         # is lost the go may have arrived, so the failure says "unknown" (the target's gate knows)
         try:
-            out["go_path"] = ferry_ship.send_go(p["dest_host"], p["domain"], p["go"]["token"])
+            out["go_path"] = ferry_ship.send_go(p["dest_host"], p["domain"], p["go"]["token"],
+                                                channel=early.get("go"))
         except (IOError, ValueError) as e:
             out["go_sent"] = "unknown"
             module.fail_json(msg=str(e), **out)

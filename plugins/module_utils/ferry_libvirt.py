@@ -273,7 +273,7 @@ def choose_domain_type(domain_types, kvm_usable):
     return "kvm" if ("kvm" in domain_types and kvm_usable) else "qemu"
 
 
-def wait_state(client, name, wanted, timeout, poll=0.2, clock=time.monotonic, sleep=time.sleep):
+def wait_state(client, name, wanted, timeout, poll=0.05, clock=time.monotonic, sleep=time.sleep):
     deadline = clock() + timeout
     while True:
         dom = client.domain(name)

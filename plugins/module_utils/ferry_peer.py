@@ -26,9 +26,12 @@ shell) and must be exactly one of:
                                line of JSON: {"path", "sha256", "size", "allocated_bytes"}.
     verify-tpm <uuid> <name>   the same in the TPM state directory.
     go <instance> <token>      the source stopped the guest and every final file arrived verified:
-                               writes ferry-go-<token> into <instances_dir>/<instance>/ (which must
-                               exist), where the target's armed finish waits for it (the one-call stop
-                               window; ferry_gate.py).  Answers {"go": path}.
+                               once the line "go" comes on stdin (the sender opens the connection
+                               early, while the guest stops, and writes it at the end), writes
+                               ferry-go-<token> into <instances_dir>/<instance>/ (which must exist),
+                               where the target's armed finish waits for it (the one-call stop
+                               window; ferry_gate.py).  Answers {"go": path}.  stdin ending without
+                               that line writes nothing (exit 1).
     cache-read <sha256><.ext>  the file of that name in <cache_dir> (the image cache) on stdout:
                                the source host fallback of a base image.
 
@@ -406,9 +409,12 @@ def cache_read(cfg, name, out):
     return n
 
 
-def go(cfg, key, token):
-    """Write ferry-go-<token> into the instance directory (never creating it): the go of a one-call
-    stop window.  Returns its path."""
+def go(cfg, key, token, stdin):
+    """Once stdin says "go": write ferry-go-<token> into the instance directory (never creating it),
+    the go of a one-call stop window.  Returns its path."""
+    line = stdin.readline(64)
+    if line.strip() != b"go":
+        raise Failed("no go: the sender ended without it (%r)" % line[:20])
     d = open_area(cfg, "instance", key)
     name = GO_PREFIX + token
     try:
@@ -430,7 +436,7 @@ def serve(cfg, req, stdin, stdout):
     elif req["op"] == "cache-read":
         cache_read(cfg, req["name"], stdout)
     elif req["op"] == "go":
-        stdout.write((json.dumps({"go": go(cfg, req["key"], req["name"])}) + "\n").encode())
+        stdout.write((json.dumps({"go": go(cfg, req["key"], req["name"], stdin)}) + "\n").encode())
     stdout.flush()
 
 

@@ -137,7 +137,7 @@ def parse_receive(out):
     return files, {"stream_sha256": lines[-1]["stream_sha256"], "stream_bytes": int(lines[-1]["stream_bytes"])}
 
 
-def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subprocess.Popen):
+def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subprocess.Popen, writer=None):
     """Send one file to the target's dispatcher (peer_dest()), verified on the way: the stream
     (tar --sparse) is hashed here as it is sent and by the receiver as it reads it, so neither
     file is read a second time.  Returns {bytes_sent, stream_sha256, path, size, allocated_bytes}
@@ -147,8 +147,7 @@ def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subpro
     """
     argv = tar_create_argv(src, peer["name"])
     reader = popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    writer = popen(receive_argv(dest_host, peer), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                   stderr=subprocess.PIPE)
+    writer = writer or open_receiver(dest_host, peer, popen)
     pacer, sent, sha = Pacer(bwlimit_kib), 0, hashlib.sha256()
     try:
         for block in iter(lambda: reader.stdout.read(CHUNK), b""):
@@ -183,22 +182,70 @@ def stream_file(src, dest_host, peer, bwlimit_kib=0, progress=None, popen=subpro
     return dict(files[0], bytes_sent=sent, stream_sha256=got["stream_sha256"])
 
 
-def send_go(dest_host, instance, token, run=subprocess.run):
-    """Tell the target's armed finish to start the guest (the peer verb `go`); returns the go file's
-    path there.  Raises IOError when the dispatcher did not confirm it: then the go may or may not
-    have arrived, and only the target's gate (ferry_gate) can say which."""
+
+def open_receiver(dest_host, peer, popen=subprocess.Popen):
+    """The target's receiving end, connected ahead of the data (stream_file's writer): a stop window
+    opens it while the guest shuts down, so the ssh handshake is not in the downtime."""
+    return popen(receive_argv(dest_host, peer), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE)
+
+
+def go_argv(dest_host, instance, token):
     try:
-        argv = ferry_peer.peer_argv(dest_host, ferry_peer.request_words("go", "instance", instance, token))
+        return ferry_peer.peer_argv(dest_host, ferry_peer.request_words("go", "instance", instance, token))
     except ferry_peer.Refused as e:
         raise ValueError("go for %s: the target's peer dispatcher would refuse it: %s" % (instance, e)) from None
+
+
+def open_go(dest_host, instance, token, popen=subprocess.Popen):
+    """The go's connection, opened early; nothing is said until send_go(channel=...)."""
+    return popen(go_argv(dest_host, instance, token), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE)
+
+
+def abandon(procs):
+    """Close connections opened early that will not be used: their stdin ends without data, so the
+    target writes nothing (a receive of an empty stream, a go without "go")."""
+    for proc in procs:
+        try:
+            proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+    for proc in procs:
+        try:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.read()
+            proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 -- best-effort: a hung one is killed
+            proc.kill()
+            proc.wait()
+
+
+def send_go(dest_host, instance, token, run=subprocess.run, channel=None):
+    """Tell the target's armed finish to start the guest (the peer verb `go`), on `channel` when
+    one was opened early (open_go); returns the go file's path there.  Raises IOError when the
+    dispatcher did not confirm it: then the go may or may not have arrived, and only the target's
+    gate (ferry_gate) can say which."""
+    argv = go_argv(dest_host, instance, token) if channel is None else None   # ValueError: refused
     try:
-        r = run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        if channel is not None:
+            out, err = channel.communicate(b"go\n", timeout=120)
+            rc = channel.returncode
+        else:
+            r = run(argv, input=b"go\n", stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, timeout=120)
+            out, err, rc = r.stdout, r.stderr, r.returncode
     except subprocess.TimeoutExpired:
+        if channel is not None:
+            channel.kill()
         raise IOError("go to %s for %s: no answer in 120 s" % (dest_host, instance)) from None
-    if r.returncode != 0:
-        raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, r.returncode,
-                                                              r.stderr.decode(errors="replace").strip()))
+    except (OSError, ValueError) as e:
+        raise IOError("go to %s for %s: %s" % (dest_host, instance, e)) from None
+    if rc != 0:
+        raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, rc,
+                                                              err.decode(errors="replace").strip()))
     try:
-        return json.loads(r.stdout.decode().strip().splitlines()[-1])["go"]
+        return json.loads(out.decode().strip().splitlines()[-1])["go"]
     except (ValueError, KeyError, IndexError) as e:
         raise IOError("go to %s for %s: no answer from its dispatcher (%s)" % (dest_host, instance, e)) from None

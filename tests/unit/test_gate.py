@@ -96,14 +96,19 @@ def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_
     cfg = {"instances_dir": str(tmp_path / "inst"), "cache_dir": str(tmp_path / "cache"), "swtpm_dir": None}
     req = fp.parse_request("go web01 %s" % TOKEN)
     with pytest.raises(fp.Failed, match="(?i)no such"):   # never creates the directory
-        fp.serve(cfg, req, io.BytesIO(), io.BytesIO())
+        fp.serve(cfg, req, io.BytesIO(b"go\n"), io.BytesIO())
     (tmp_path / "inst").mkdir()
     with pytest.raises(fp.Failed, match="web01: no such directory"):
-        fp.serve(cfg, req, io.BytesIO(), io.BytesIO())
+        fp.serve(cfg, req, io.BytesIO(b"go\n"), io.BytesIO())
     assert not (tmp_path / "inst" / "web01").exists()
     (tmp_path / "inst" / "web01").mkdir()
+    # the connection is opened early; a sender that ends without saying go writes nothing
+    for said in (b"", b"no\n", b"g"):
+        with pytest.raises(fp.Failed, match="no go"):
+            fp.serve(cfg, req, io.BytesIO(said), io.BytesIO())
+        assert os.listdir(tmp_path / "inst" / "web01") == []
     out = io.BytesIO()
-    fp.serve(cfg, req, io.BytesIO(), out)
+    fp.serve(cfg, req, io.BytesIO(b"go\n"), out)
     path = str(tmp_path / "inst" / "web01" / fg.go_name(TOKEN))
     assert json.loads(out.getvalue()) == {"go": path} and fg.go_given(os.path.dirname(path), TOKEN)
     for bad in ("go web01", "go web01 ../x", "go ../x %s" % TOKEN, "go web01 %s extra" % TOKEN):
@@ -113,7 +118,7 @@ def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_
 
 def test_send_go_says_unknown_when_the_answer_is_lost():
     def run(argv, **kw):
-        assert argv[-1] == "go web01 " + TOKEN and "BatchMode=yes" in argv
+        assert argv[-1] == "go web01 " + TOKEN and "BatchMode=yes" in argv and kw["input"] == b"go\n"
         return subprocess.CompletedProcess(argv, 255, b"", b"Connection closed by remote host\n")
     with pytest.raises(IOError, match="rc 255: Connection closed"):
         fs.send_go("hv-a2", "web01", TOKEN, run=run)
@@ -123,3 +128,22 @@ def test_send_go_says_unknown_when_the_answer_is_lost():
     assert fs.send_go("hv-a2", "web01", TOKEN, run=ok) == "/x/web01/ferry-go-" + TOKEN
     with pytest.raises(ValueError, match="refuse"):
         fs.send_go("hv-a2", "../web01", TOKEN, run=ok)
+
+
+def test_an_early_go_channel_says_go_only_when_asked(tmp_path):
+    """open_go connects while the guest stops; send_go(channel=...) says it; abandon() ends it mute.
+    The far end here is the dispatcher itself, run locally the way sshd runs it."""
+    import sys
+    cfg = tmp_path / "ferry-peer.json"
+    (tmp_path / "inst" / "web01").mkdir(parents=True)
+    cfg.write_text(json.dumps({"instances_dir": str(tmp_path / "inst"), "cache_dir": str(tmp_path)}))
+
+    def popen(argv, **kw):
+        words = __import__("shlex").split(argv[-1])
+        return subprocess.Popen([sys.executable, fp.__file__, "--config", str(cfg)] + words, **kw)
+    mute = fs.open_go("hv-a2", "web01", TOKEN, popen=popen)
+    fs.abandon([mute])
+    assert mute.returncode == 1 and os.listdir(tmp_path / "inst" / "web01") == []
+    chan = fs.open_go("hv-a2", "web01", TOKEN, popen=popen)
+    path = fs.send_go("hv-a2", "web01", TOKEN, channel=chan)
+    assert path == str(tmp_path / "inst" / "web01" / fg.go_name(TOKEN)) and os.path.isfile(path)
