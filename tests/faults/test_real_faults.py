@@ -140,11 +140,12 @@ def test_store_unreachable_the_base_comes_from_the_source(guest_name):
 
 @pytest.mark.matrix
 def test_rebase_failing_on_the_target(guest_name):
-    """After the ship the shipped overlay is made read-only for its owner: `qemu-img rebase` on the
-    target fails for real; the move rolls back."""
+    """(The two-calls stop window: the controller calls the target after the ship; the one-call
+    window's finish faults are in test_one_call.py.)  After the ship the shipped overlay is made
+    read-only for its owner: `qemu-img rebase` on the target fails for real; the move rolls back."""
     name, ref = booted(guest_name, "rebase")
     with barrier("after-ship") as (start, lift):
-        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_stop_window="two-calls")
         lab.ssh("hv-b2", "chmod 0400 %s" % shlex.quote(lab.disk_path("hv-b2", name)))
         r = lift(t)
     assert_rolled_back(name, "hv-b1", ref, r, "rebase")
@@ -159,7 +160,7 @@ def test_target_cannot_start_the_guest(guest_name):
     name, ref = booted(guest_name, "nostart")
     log = "%s/.cache/libvirt/qemu/log/%s.log" % (lab.inventory()[2]["hv-b2"]["ferry_host_root"], name)
     with barrier("after-ship") as (start, lift):
-        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_stop_window="two-calls")
         if os.path.lexists(log):
             os.unlink(log)
         os.mkdir(log, 0o700)
@@ -242,7 +243,8 @@ def test_target_libvirt_daemon_stopped_or_hung_at_the_finish(guest_name, how):
     rolls back: the source runs again; the target's files and claim are removed."""
     name, ref = booted(guest_name, "lv" + how[:2])
     with barrier("after-ship") as (start, lift):
-        t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_libvirt_timeout=10)
+        t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_libvirt_timeout=10,
+                  ferry_stop_window="two-calls")
         with libvirtd("hv-b2", how):
             r = lift(t)
             msg = "\n".join(r.failures())

@@ -262,7 +262,9 @@ def test_recover_decides_on_the_state_read_under_the_lease(guest_name):
     ref = lab.write_pattern("hv-b1", name)
     with barrier("after-ship") as (start_move, lift_move), \
             barrier("recover-before-lease") as (start_recover, lift_recover):
-        move = start_move("migrate.yml", instance=name, target_host="hv-b2", ferry_lease_ttl=3)
+        # (two calls: in the one-call window the target would finish on its own before recover reads)
+        move = start_move("migrate.yml", instance=name, target_host="hv-b2", ferry_lease_ttl=3,
+                          ferry_stop_window="two-calls")
         time.sleep(4)  # the slow move's lease has expired: recover may take it over
         rec = start_recover("recover.yml", instance=name)
         m = lift_move(move)

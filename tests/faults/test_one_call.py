@@ -1,0 +1,128 @@
+"""The one-call stop window under faults (ferry_stop_window=one-call, the default).
+
+The target's finish is armed before the stop; the source's call stops the guest, ships the final
+files and says go over the host link; the target starts the guest on its own.  So once the go is
+said, the controller no longer decides alone whether the guest runs on the target: the target's
+gate (ferry_gate) does, once.  Each test injects a real fault around the go and checks, through
+the hosts' own tools, that the guest runs on exactly one host (or, while that cannot be known, on
+none), that nothing is lost, and that recover.yml ends it:
+
+- the go lost (the target's dispatcher refuses it): the gate is closed, the target never starts
+  the guest, the source restarts;
+- the finish failing after the go (the target's libvirt cannot start qemu): the source restarts;
+- the controller killed after the go: the target started the guest; recover.yml keeps the move;
+- the target unreachable after the go: the source is NOT restarted (the guest runs on the target),
+  and recover.yml keeps the move once the target answers."""
+
+import os
+import shutil
+import time
+
+import pytest
+
+from tests.integration import lab
+from tests.faults.test_fault_points import TTL, assert_clean
+from tests.faults.test_real_faults import assert_rolled_back, barrier, booted
+from tests.faults.test_regress_lease import meta_xml, running_on, status
+from tests.faults.test_regressions import host_down
+
+GO_VERB = '    "go": ("go", "instance", ("key", "name")),\n'
+
+
+def wait_running_on(name, host, timeout=20):
+    deadline = time.monotonic() + timeout
+    while running_on(name) != [host] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return running_on(name)
+
+
+@pytest.mark.matrix
+def test_go_refused_by_the_target_it_never_starts_and_the_source_restarts(guest_name):
+    """The target's dispatcher is an older one without the verb go (a real refusal, rc 2, what an
+    upgrade half done gives): the source's call fails after the stop and the ship; the rollback
+    closes the target's gate, so its armed finish never starts the guest; the source restarts."""
+    name, ref = booted(guest_name, "ocl")
+    peer = "%s/peer/hv-b2/ferry-peer" % lab.inventory()[0]["vars"]["ferry_lab_root"]
+    with barrier("before-stop") as (start, lift):
+        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        shutil.copy2(peer, peer + ".keep")
+        try:
+            with open(peer) as f:
+                text = f.read()
+            assert GO_VERB in text
+            with open(peer, "w") as f:
+                f.write(text.replace(GO_VERB, ""))
+            r = lift(t)
+        finally:
+            os.replace(peer + ".keep", peer)
+    assert_rolled_back(name, "hv-b1", ref, r, "unknown verb 'go'")
+    assert lab.domain_state("hv-b2", name) == "absent"
+    # the armed finish ended without defining anything (its gate was closed)
+    lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_auto_confirm=True))
+    assert_clean(name, "hv-b2", ref)
+
+
+@pytest.mark.matrix
+def test_finish_failing_after_the_go_rolls_back(guest_name):
+    """After the go, the target's libvirt cannot start qemu (its log path for this guest is taken by
+    a directory root owns): the finish fails on its own; the gate says it had started and has ended
+    without the guest running, so the source restarts and the target's copy goes."""
+    name, ref = booted(guest_name, "ocf")
+    log = "%s/.cache/libvirt/qemu/log/%s.log" % (lab.inventory()[2]["hv-b2"]["ferry_host_root"], name)
+    with barrier("before-stop") as (start, lift):
+        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        if os.path.lexists(log):
+            os.unlink(log)
+        os.mkdir(log, 0o700)
+        try:
+            r = lift(t)
+        finally:
+            os.rmdir(log)
+    assert_rolled_back(name, "hv-b1", ref, r, "Wait for the target's finish")
+    assert lab.domain_state("hv-b2", name) == "absent"
+
+
+@pytest.mark.matrix
+def test_controller_killed_after_the_go_the_move_is_kept(guest_name):
+    """The controller dies right after the source's call (the go said): the target starts the guest
+    on its own; recover.yml keeps the move, which confirms like any other."""
+    name, ref = booted(guest_name, "ock")
+    r = lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_fault="after-ship",
+                         ferry_lease_ttl=TTL)
+    assert r.rc == 0, r.failures()
+    assert wait_running_on(name, "hv-b2") == ["hv-b2"]
+    assert lab.domain_state("hv-b1", name) == "shut off"
+    time.sleep(TTL + 1)
+    r = lab.ok(lab.run_playbook("recover.yml", instance=name))
+    assert "complete" in r.stdout
+    assert status("hv-b1", name) == "finished" and status("hv-b2", name) == "finished"
+    assert_clean(name, "hv-b2", ref, pending_claim=True)
+    lab.ok(lab.run_playbook("confirm.yml", instance=name))
+    assert lab.domain_state("hv-b1", name) == "absent"
+    assert_clean(name, "hv-b2", ref)
+
+
+def test_target_unreachable_after_the_go_the_source_is_not_restarted(guest_name):
+    """The target's sshd dies right after the go: the controller cannot learn whether the guest
+    started there.  It did (the finish runs on the target, not through the controller's
+    connection), so restarting the source would run the guest twice.  The move fails without
+    restarting it, releases its lease, and says so; once the target answers, recover.yml keeps the
+    move."""
+    name, ref = booted(guest_name, "ocu")
+    with barrier("after-ship") as (start, lift):
+        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        with host_down("hv-b2"):
+            r = lift(t)
+            msg = "\n".join(r.failures())
+            assert r.rc != 0 and "Not restarted on hv-b1" in msg, msg
+            assert "<lease" not in meta_xml("hv-b1", name)
+            assert lab.domain_state("hv-b1", name) == "shut off"
+            # while the target cannot be asked, recover refuses to decide
+            w = lab.run_playbook("recover.yml", instance=name)
+            assert w.rc != 0 and "unreachable" in "\n".join(w.failures())
+    assert wait_running_on(name, "hv-b2") == ["hv-b2"]
+    r = lab.ok(lab.run_playbook("recover.yml", instance=name))
+    assert "complete" in r.stdout
+    assert_clean(name, "hv-b2", ref, pending_claim=True)
+    lab.ok(lab.run_playbook("revert.yml", instance=name))
+    assert_clean(name, "hv-b1", ref)
