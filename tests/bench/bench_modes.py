@@ -12,13 +12,19 @@ controller's namespace (every ssh and the store's HTTP cross the shaped links):
   flatten  Nova 2014: after the stop, overlay + base flattened on the source, copied whole.
   overlay  Nova since 2015: after the stop, the overlay ships, then the base is fetched.
   ferry    ferry_transfer_mode=ferry, ferry_precopy=true: the base into the target's cache and the
-           bulk of the overlay while the guest runs; after the stop only what it wrote since.
+           bulk of the overlay while the guest runs; after the stop only what it wrote since, in the
+           one-call stop window (the target's finish armed before the stop, started by the source's
+           go over the host link).
+  ferry2   the same with ferry_stop_window=two-calls (the controller calls the target after the
+           source's call): not in the default --modes; name it to see what the one-call window saves.
 
 The guest stops gracefully (ACPI; the lab guest's boot sector powers off at once); its own shutdown
 time is measured apart (on the source, by its libvirt: the ACPI request, then its state every
 10 ms until shut off) and shown beside the
-downtime.  Downtime = the move result's downtime_s: from the stop request (the controller's clock,
-just before the stop call) to the guest running on the target.  After each move the target's disk
+downtime.  Downtime = the move result's downtime_s: from the stop request (the source's clock, in
+its call) to the guest's start (the target's clock, in its finish); the lab's hosts share one
+clock.  The controller's own view (downtime_controller_s, its task boundaries) is kept beside it.
+After each move the target's disk
 is compared with the source's (`qemu-img compare`, untimed) and the move is reverted (revert.yml,
 root namespace) so every run starts alike; "not cached" deletes the base from the target's cache
 first.  Bytes: the move's payload (bytes_shipped host to host, the base's size when it was fetched)
@@ -61,6 +67,7 @@ from tests.integration import lab  # noqa: E402
 
 MIB, GIB = 1024 ** 2, 1024 ** 3
 MODES = ("flatten", "overlay", "ferry")
+EXTRA_MODES = ("ferry2",)   # ferry in the two-calls stop window
 MOVE_TASK = "Sum up the move"
 SHIP_PREFIX = "Ship the guest's"
 WORDS = ("request", "served", "GET", "POST", "/api/v1/items", "user", "session", "cache", "miss", "hit",
@@ -256,8 +263,10 @@ class Bench(object):
             path = self.cached_path(dst)
             subprocess.run(["install", "-o", user, "-g", user, "-m", "0444",
                             os.path.join(self.store, c["file"]), path], check=True)
-        extra = dict(self.extra(), instance=c["name"], target_host=dst, ferry_transfer_mode=mode,
-                     ferry_precopy=(mode == "ferry"))
+        extra = dict(self.extra(), instance=c["name"], target_host=dst,
+                     ferry_transfer_mode="ferry" if mode.startswith("ferry") else mode,
+                     ferry_precopy=mode.startswith("ferry"),
+                     ferry_stop_window="two-calls" if mode == "ferry2" else "one-call")
         if self.hosts[src]["az"] != self.hosts[dst]["az"]:
             extra["ferry_allow_cross_az"] = True
         before = net.counters()
@@ -270,11 +279,13 @@ class Bench(object):
                  and e["event_data"].get("task", "").startswith(SHIP_PREFIX)]
         stop_s = max([s.get("stop_seconds") or 0 for s in ships] or [0])
         finish = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
-                  and e["event_data"].get("task", "").startswith("Rebase, grow and check the disks")]
+                  and e["event_data"].get("task", "").startswith(("Rebase, grow and check the disks",
+                                                                   "Wait for the target's finish"))]
         # (the move result says "several" when no base was wanted at all: flatten)
         fetched = res.get("base_image") in ("store", "source", "local")
         row = {"size_gib": c["gib"], "profile": net.profile, "rate_bit": netlab.PROFILES[net.profile],
                "cached": cached, "mode": mode, "wall_s": wall, "downtime_s": res["downtime_s"],
+               "downtime_controller_s": res.get("downtime_controller_s"),
                "total_s": res["total_s"], "phases_s": res["phases_s"], "bytes_shipped": res["bytes_shipped"],
                "final_bytes": res["final_bytes"], "precopy_bytes": res["precopy_bytes"],
                "precopy_rounds": res["precopy_rounds"], "base_from": res["base_image"],
@@ -286,7 +297,8 @@ class Bench(object):
                "base_payload_bytes": c["base_file_bytes"] if fetched else 0,
                "overlay_alloc_bytes": c["overlay_alloc_bytes"], "base_alloc_bytes": c["base_alloc_bytes"]}
         # bytes that crossed a link after the stop, and their time at the link's rate
-        after_stop = {"ferry": row["final_bytes"], "overlay": row["bytes_shipped"] + row["base_payload_bytes"],
+        after_stop = {"ferry": row["final_bytes"], "ferry2": row["final_bytes"],
+                      "overlay": row["bytes_shipped"] + row["base_payload_bytes"],
                       "flatten": row["bytes_shipped"]}[mode]
         row["after_stop_bytes"] = after_stop
         row["wire_after_stop_s"] = after_stop * 8 / row["rate_bit"]
@@ -294,8 +306,13 @@ class Bench(object):
         # inside the window, by the modules' own clocks: the source call's stop (request, the guest's
         # shutdown, the wait for shutoff) and stream, the target call's parts; the rest is Ansible
         # (task start-up, module payloads, the controller's tasks between them)
-        if mode == "ferry" and row["final_ship_s"] is not None and row["finish_parts_s"]:
-            row["modules_s"] = stop_s + row["final_ship_s"] + sum(row["finish_parts_s"].values())
+        # one-call: the source's call until the go (stop, stream, go) and the target's finish by the
+        # hosts' clocks; the rest is the target's reaction to the go (its 10 ms poll) and gaps
+        if mode.startswith("ferry") and row["final_ship_s"] is not None and row["finish_parts_s"]:
+            last = ships[-1]
+            row["go_s"] = (last["go_at"] - last["stop_requested_at"] - stop_s - row["final_ship_s"]
+                           if last.get("go_at") else 0.0)
+            row["modules_s"] = stop_s + row["final_ship_s"] + row["go_s"] + sum(row["finish_parts_s"].values())
             row["ansible_s"] = row["downtime_s"] - row["modules_s"]
         row["payload_bytes"] = row["bytes_shipped"] + row["base_payload_bytes"]
         row["must_travel_bytes"] = c["overlay_alloc_bytes"] + (0 if cached else c["base_alloc_bytes"])
@@ -437,6 +454,13 @@ def targets(runs, sizes):
         out.append(("ferry's own time in the stop window <= 1 s: %s, %s" % (key, "cached" if r["cached"] else
                                                                            "not cached"),
                     "%.2f s" % r["ferry_own_s"], r["ferry_own_s"] <= 1.0))
+    for r in find(runs, mode="ferry"):
+        two = find(runs, mode="ferry2", size_gib=r["size_gib"], profile=r["profile"], cached=r["cached"])
+        if two:
+            out.append(("(side by side) one-call window shorter than two calls: %d GiB, %s, %s" % (
+                r["size_gib"], r["profile"], "cached" if r["cached"] else "not cached"),
+                "%.2f vs %.2f s downtime" % (r["downtime_s"], two[0]["downtime_s"]),
+                r["downtime_s"] < two[0]["downtime_s"]))
     for profile in sorted(set(r["profile"] for r in runs)):
         for cached in (False, True):
             d = [r["downtime_s"] for r in find(runs, mode="ferry", profile=profile, cached=cached)]
@@ -483,14 +507,17 @@ def markdown(b, argv, wall, tg):
     window = [r for r in b.runs if r.get("modules_s") is not None]
     if window:
         lines += ["", "## ferry's stop window, part by part (pre-copy)", "",
-                  "| base GiB | link | base on target | downtime s | source call: stop s | source call: stream s "
-                  "| target call parts s | modules in all s | Ansible between and around s |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| base GiB | link | base on target | window | downtime s | source call: stop s "
+                  "| source call: stream s | source call: go s | target call parts s | modules in all s "
+                  "| between and around s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in window:
-            lines.append("| %d | %s | %s | %.2f | %.2f | %.2f | %s | %.2f | %.2f |" % (
-                r["size_gib"], r["profile"], "cached" if r["cached"] else "not cached", r["downtime_s"],
-                r["stop_call_s"], r["final_ship_s"], ", ".join("%s %.2f" % kv for kv in r["finish_parts_s"].items()),
-                r["modules_s"], r["ansible_s"]))
+            lines.append("| %d | %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %.2f | %.2f |" % (
+                r["size_gib"], r["profile"], "cached" if r["cached"] else "not cached",
+                "two calls" if r["mode"] == "ferry2" else ("one call" if "go_s" in r else "two calls"),
+                r["downtime_s"], r["stop_call_s"], r["final_ship_s"],
+                "%.2f" % r["go_s"] if "go_s" in r else "-",
+                ", ".join("%s %.2f" % kv for kv in r["finish_parts_s"].items()), r["modules_s"], r["ansible_s"]))
     lines += ["", "## Commands (the same transport for every mode, no compression in any)", "",
               "- each move: `ip netns exec ferry-nl-ctl ansible-playbook -i /run/ferry-netlab/inventory/hosts.yml "
               "playbooks/migrate.yml -e instance=<guest> -e target_host=%s -e ferry_transfer_mode=<mode> "
@@ -514,8 +541,9 @@ def markdown(b, argv, wall, tg):
                                                                        s["content"]["virtual"] // GIB)
                                         for s in b.sizes),
               "",
-              "Downtime: the move result's downtime_s (stop request to the guest running on the target, the "
-              "controller's clock).  Guest shutdown: the ACPI request to `shut off`, timed apart on the source "
+              "Downtime: the move result's downtime_s (the source's stop request to the target's start of the "
+              "guest, by the hosts' clocks; runs before the one-call window: the controller's task boundaries).  "
+              "Guest shutdown: the ACPI request to `shut off`, timed apart on the source "
               "by its libvirt (state polled every 10 ms).  "
               "Wire after stop: the bytes that crossed a link after the stop (ferry: the final layers; overlay: "
               "the overlay and the base when it was fetched; flatten: the flattened disk) at the link's rate.  "
@@ -534,11 +562,11 @@ def plot(runs, path):
     from matplotlib.ticker import ScalarFormatter
     profiles = sorted(set(r["profile"] for r in runs), key=lambda p: -netlab.PROFILES[p])
     fig, axes = plt.subplots(2, len(profiles), figsize=(6 * len(profiles), 8), squeeze=False)
-    colors = {"flatten": "tab:red", "overlay": "tab:orange", "ferry": "tab:green"}
+    colors = {"flatten": "tab:red", "overlay": "tab:orange", "ferry": "tab:green", "ferry2": "tab:olive"}
     for j, profile in enumerate(profiles):
         for i, (metric, label) in enumerate((("downtime_s", "downtime (s)"), ("wall_s", "wall time (s)"))):
             ax = axes[i][j]
-            for mode in MODES:
+            for mode in MODES + EXTRA_MODES:
                 for cached in (False, True):
                     pts = sorted((r["size_gib"], r[metric]) for r in find(runs, mode=mode, profile=profile,
                                                                           cached=cached))
@@ -588,8 +616,8 @@ def main(argv=None):
     except ValueError:
         ap.error("--sizes: comma-separated whole GiB")
     args.profiles, args.modes = args.profiles.split(","), args.modes.split(",")
-    if any(p not in netlab.PROFILES for p in args.profiles) or any(m not in MODES for m in args.modes):
-        ap.error("profiles among %s, modes among %s" % (", ".join(netlab.PROFILES), ", ".join(MODES)))
+    if any(p not in netlab.PROFILES for p in args.profiles) or any(m not in MODES + EXTRA_MODES for m in args.modes):
+        ap.error("profiles among %s, modes among %s" % (", ".join(netlab.PROFILES), ", ".join(MODES + EXTRA_MODES)))
     if any(s < 1 for s in args.sizes) or args.delta_mb < 2 or args.source == args.target or not (
             args.sizes or args.writer):
         ap.error("sizes >= 1 GiB (none: --sizes '' with the writer), --delta-mb >= 2, two different hosts")
