@@ -377,6 +377,7 @@ def test_transfer_modes_overlay_and_flatten_move_like_nova_did(guest_name):
     r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a1", ferry_transfer_mode="flatten"))
     res = move_result(r)
     assert res["transfer_mode"] == "flatten" and res["target"] == "hv-a1"
+    assert res["base_image"] == "none"   # no base goes to the target for a flattened disk
     chain = lab.qemu_img_info("hv-a1", lab.disk_path("hv-a1", name))
     assert len(chain) == 1 and "backing-filename" not in chain[0], chain
     base_bytes = 150 * 1024 ** 2   # the fat base holds 192 MiB of data
