@@ -278,3 +278,14 @@ def test_a_copy_defined_after_the_facts_is_seen_under_the_lease():
     fresh = ferry_state.refreshed(copies, taken, hosts)
     assert [c["host"] for c in fresh] == ["a1", "a2"]
     assert ferry_state.recovery_plan(fresh, by_name)["action"] == "none"
+
+
+def test_downtime_by_the_hosts_clocks_when_both_noted():
+    """The one-call window: the source's stop request to the target's start, by their own clocks;
+    the controller's view (its task boundaries, its poll of the target's job) beside it."""
+    t = {"start": 0.0, "claimed": 1.0, "prepared": 2.5, "stopped": 4.0, "shipped": 5.0, "running": 7.0,
+         "stop_requested_host": 2.8, "running_host": 5.1}
+    r = ferry_move.result("id", "migrate", "a1", "a2", t, {}, {}, "m1.small", "m1.small")
+    assert r["downtime_s"] == 2.3 and r["downtime_controller_s"] == 4.5
+    t.update(stop_requested_host=None)   # a run that noted only one of them: the controller's view
+    assert ferry_move.result("id", "migrate", "a1", "a2", t, {}, {}, "m", "m")["downtime_s"] == 4.5
