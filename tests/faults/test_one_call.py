@@ -22,7 +22,7 @@ import pytest
 
 from tests.integration import lab
 from tests.faults.test_fault_points import TTL, assert_clean
-from tests.faults.test_real_faults import assert_rolled_back, barrier, booted
+from tests.faults.test_real_faults import assert_rolled_back, barrier, booted, qemu_log_blocked
 from tests.faults.test_regress_lease import meta_xml, running_on, status
 from tests.faults.test_regressions import host_down
 
@@ -68,16 +68,10 @@ def test_finish_failing_after_the_go_rolls_back(guest_name):
     a directory root owns): the finish fails on its own; the gate says it had started and has ended
     without the guest running, so the source restarts and the target's copy goes."""
     name, ref = booted(guest_name, "ocf")
-    log = "%s/.cache/libvirt/qemu/log/%s.log" % (lab.inventory()[2]["hv-b2"]["ferry_host_root"], name)
     with barrier("before-stop") as (start, lift):
         t = start("migrate.yml", instance=name, target_host="hv-b2")
-        if os.path.lexists(log):
-            os.unlink(log)
-        os.mkdir(log, 0o700)
-        try:
+        with qemu_log_blocked("hv-b2", name):
             r = lift(t)
-        finally:
-            os.rmdir(log)
     assert_rolled_back(name, "hv-b1", ref, r, "Wait for the target's finish")
     assert lab.domain_state("hv-b2", name) == "absent"
 

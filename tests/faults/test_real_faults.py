@@ -151,6 +151,20 @@ def test_rebase_failing_on_the_target(guest_name):
     assert_rolled_back(name, "hv-b1", ref, r, "rebase")
 
 
+@contextlib.contextmanager
+def qemu_log_blocked(host, name):
+    """The path where `host`'s libvirt writes `name`'s qemu log is taken by a directory root owns:
+    libvirt cannot start qemu for that guest there (and only for it)."""
+    log = "%s/.cache/libvirt/qemu/log/%s.log" % (lab.inventory()[2][host]["ferry_host_root"], name)
+    if os.path.lexists(log):
+        os.unlink(log)
+    os.mkdir(log, 0o700)
+    try:
+        yield
+    finally:
+        os.rmdir(log)
+
+
 @pytest.mark.matrix
 def test_target_cannot_start_the_guest(guest_name):
     """After the ship, the place where the target's libvirt writes this guest's qemu log is taken
@@ -158,16 +172,10 @@ def test_target_cannot_start_the_guest(guest_name):
     cannot start qemu for it on the target; the move rolls back.  Only this guest on this host is
     affected (the source starts it again)."""
     name, ref = booted(guest_name, "nostart")
-    log = "%s/.cache/libvirt/qemu/log/%s.log" % (lab.inventory()[2]["hv-b2"]["ferry_host_root"], name)
     with barrier("after-ship") as (start, lift):
         t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_stop_window="two-calls")
-        if os.path.lexists(log):
-            os.unlink(log)
-        os.mkdir(log, 0o700)
-        try:
+        with qemu_log_blocked("hv-b2", name):
             r = lift(t)
-        finally:
-            os.rmdir(log)
     assert_rolled_back(name, "hv-b1", ref, r, "define and start the guest on the target")
 
 
