@@ -54,7 +54,8 @@ def test_migrate_job_as_awx_runs_it(guest_name):
     tasks = {e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
     assert {"Freeze the disks (external disk-only snapshot; the guest writes to new small overlays)",
             "Ship the guest's files host to host (holes kept, checksums compared)",
-            "Rebase, grow and check the disks, define and start the guest on the target (one call)"} <= tasks
+            "Arm the target's finish (one-call stop window; it waits for the source's go)",
+            "Wait for the target's finish (it started the guest on the source's go)"} <= tasks
     assert lab.domain_state("hv-b2", name) == "running" and lab.domain_state("hv-b1", name) == "shut off"
     lab.ok(lab.run_playbook("revert.yml", **answers("revert", instance=name)))
     assert lab.domain_state("hv-b1", name) == "running" and lab.domain_state("hv-b2", name) == "absent"
