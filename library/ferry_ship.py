@@ -222,7 +222,8 @@ def ship(module):
             stopped = stop(module, client)
             if p["stop"]["only"]:
                 return {"changed": True, "files": [], "file_bytes": 0, "allocated_bytes": 0, "bytes_sent": 0,
-                        "seconds": 0.0, "stopped": stopped[0], "stop_seconds": stopped[1]}
+                        "seconds": 0.0, "stopped": stopped[0], "stop_seconds": stopped[1],
+                        "stop_requested_at": module.stop_requested_at}
         dom = client.domain(p["domain"])
         live = client.conn.lookupByName(p["domain"]).XMLDesc(0) if dom is not None and dom["state"] not in (
             "shutoff", "crashed") else None

@@ -57,6 +57,11 @@ def test_migrate_ships_only_the_delta_keeps_content_and_reverts(guest_name):
     assert ship["bytes_sent"] < 0.1 * (base_bytes + ship["allocated_bytes"])
     assert res["bytes_shipped"] == ship["bytes_sent"]
     assert res["downtime_s"] > 0 and set(res["phases_s"]) >= {"ship_delta", "stop_guest"}
+    # the one-call window (the default): the downtime by the hosts' clocks, the source's stop request
+    # to the target's start, lies inside the controller's view of it (which waits for the target's job)
+    assert res["downtime_s"] < res["downtime_controller_s"], res
+    assert "Wait for the target's finish (it started the guest on the source's go)" in {
+        e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
     # the source is stopped, still defined, marked as the resize source
     assert lab.domain_state("hv-a1", name) == "shut off"
     assert 'role type="str">source' in lab.virsh("hv-a1", "dumpxml", name)
@@ -378,6 +383,8 @@ def test_transfer_modes_overlay_and_flatten_move_like_nova_did(guest_name):
     res = move_result(r)
     assert res["transfer_mode"] == "flatten" and res["target"] == "hv-a1"
     assert res["base_image"] == "none"   # no base goes to the target for a flattened disk
+    # downtime by the hosts' clocks for every mode (the stop apart too), inside the controller's view
+    assert 0 < res["downtime_s"] < res["downtime_controller_s"], res
     chain = lab.qemu_img_info("hv-a1", lab.disk_path("hv-a1", name))
     assert len(chain) == 1 and "backing-filename" not in chain[0], chain
     base_bytes = 150 * 1024 ** 2   # the fat base holds 192 MiB of data
