@@ -26,6 +26,14 @@ options:
     description: The program daemonizes and writes I(pidfile) itself (like sshd).
     type: bool
     default: false
+  reaper:
+    description:
+      - Run the program as the child of a small reaper process (a child subreaper, C(prctl)), which
+        writes I(pidfile) with the program's pid and reaps every orphan its descendants leave, at
+        once. For libvirtd, whose guests' qemu processes daemonize; this machine's PID 1 reaps
+        them late, and libvirt reports a guest shut off only once its qemu was reaped.
+    type: bool
+    default: false
   match:
     description: String that must appear in the running process's command line; defaults to C(argv[0]).
     type: str
@@ -64,10 +72,12 @@ def main():
             pidfile=dict(type="path", required=True),
             logfile=dict(type="path"),
             forks_itself=dict(type="bool", default=False),
+            reaper=dict(type="bool", default=False),
             match=dict(type="str"),
             state=dict(type="str", choices=["started", "stopped"], default="started"),
         ),
         required_if=[("state", "started", ("argv", "logfile"))],
+        mutually_exclusive=[("forks_itself", "reaper")],
         required_one_of=[("argv", "match")],
         supports_check_mode=True,
     )
@@ -82,7 +92,8 @@ def main():
     if pid is not None or module.check_mode:
         module.exit_json(changed=pid is None, pid=pid)
     try:
-        pid = ferry_daemon.start(p["argv"], p["pidfile"], p["logfile"], p["forks_itself"])
+        pid = ferry_daemon.start(p["argv"], p["pidfile"], p["logfile"], p["forks_itself"],
+                                 reaper=p["reaper"], needle=needle)
     except (RuntimeError, OSError) as e:
         module.fail_json(msg=str(e))
     module.exit_json(changed=True, pid=pid)

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from ansible.module_utils import ferry_daemon
 from tests.integration import lab
 from tests.faults.test_fault_points import assert_clean
 from tests.faults.test_regress_lease import running_on, status
@@ -235,10 +236,9 @@ def libvirtd(host, how):
         if how == "hung":
             os.kill(pid, signal.SIGCONT)
         else:
-            log = open(_daemon_pidfile(host)[:-4] + ".log", "a")
-            p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-            with open(_daemon_pidfile(host), "w") as f:
-                f.write(str(p.pid))
+            # as the lab does: under its reaper, which writes the pid file
+            ferry_daemon.start(argv, _daemon_pidfile(host), _daemon_pidfile(host)[:-4] + ".log", reaper=True,
+                               needle="/usr/sbin/libvirtd")
             deadline = time.monotonic() + 30
             while lab.virsh(host, "version", check=False) == "" and time.monotonic() < deadline:
                 time.sleep(0.5)
