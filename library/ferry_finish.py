@@ -185,9 +185,35 @@ def wait_for_go(module, steps):
         os.unlink(os.path.join(g["dir"], ferry_gate.go_name(g["token"])))
     except OSError:
         pass
+    module.ferry_go_seen = True   # from here on the result is also kept for the go's connection
     steps.append("started on the source's go")
     return ([r for r in module.params["rebase"] if r not in early],
             {"go_seen_at": time.time(), "wait_seconds": round(time.monotonic() - t0, 3)})
+
+
+def keep_outcome(module):
+    """Once the go was seen, the result this module returns (success or failure) is also written to
+    ferry-outcome-<token> in the gate's directory: the target's dispatcher hands it to the source's
+    call that said go, and the controller reads it there instead of asking this host again."""
+    g = module.params["gate"]
+    exit_json, fail_json = module.exit_json, module.fail_json
+
+    def keep(result):
+        if getattr(module, "ferry_go_seen", False):
+            try:
+                ferry_gate.write_outcome(g["dir"], g["token"], result)
+            except (OSError, ValueError, TypeError):
+                pass   # the controller then asks this host (async_status), as without it
+
+    def exit_kept(**kw):
+        keep(dict(kw, failed=False))
+        exit_json(**kw)
+
+    def fail_kept(**kw):
+        keep(dict(kw, failed=True))
+        fail_json(**kw)
+
+    module.exit_json, module.fail_json = exit_kept, fail_kept
 
 
 def finish(module):
@@ -277,6 +303,8 @@ def main():
         ),
         supports_check_mode=False,
     )
+    if module.params["gate"]:
+        keep_outcome(module)
     try:
         module.exit_json(**finish(module))
     except Exception as e:  # libvirtError from define/start

@@ -86,21 +86,9 @@ import time
 import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_domxml, ferry_leased, ferry_libvirt, ferry_state
+from ansible.module_utils import ferry_domxml, ferry_fold, ferry_leased, ferry_state
+from ansible.module_utils.ferry_fold import record_disks
 from ansible.module_utils.ferry_libvirt import run_module
-
-
-def record_disks(rec):
-    """{dev: {overlay, file, layers}} of a pre-copy record (kept flat in the metadata: overlay_<dev>
-    the top layer, file_<dev> the disk's own file, layers_<dev> every layer oldest first, joined
-    with "|"; a record without layers_<dev> has one layer)."""
-    out = {}
-    for k, v in (rec or {}).items():
-        if k.startswith("overlay_"):
-            dev = k[len("overlay_"):]
-            layers = [x for x in (rec.get("layers_" + dev) or "").split("|") if x] or [v]
-            out[dev] = {"overlay": v, "file": rec.get("file_" + dev), "layers": layers}
-    return out
 
 
 def snapshot_xml(all_targets, disks):
@@ -204,71 +192,16 @@ def _is_top(rec, disks):
     return bool(disks) and all(have.get(d.get("target"), {}).get("overlay") == d.get("overlay") for d in disks)
 
 
-def _active_commit(client, name, target, base, timeout, shallow):
-    """Commit the active overlay and every layer under it down to `base`, the disk's own file (never
-    further down the chain: below it are cached, read-only bases), then pivot the guest back onto
-    `base`.  `shallow` when `base` is the active overlay's immediate backing file."""
-    lv = client._libvirt
-    dom = client.conn.lookupByName(name)
-    flags = lv.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | (lv.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW if shallow else 0)
-    dom.blockCommit(target, base, None, 0, flags)
-    deadline = time.monotonic() + timeout
-    while True:
-        info = dom.blockJobInfo(target, 0)
-        if info and info.get("end", 0) > 0 and info.get("cur") == info.get("end"):
-            break
-        if not info:
-            raise RuntimeError("block commit of %s ended without becoming ready" % target)
-        if time.monotonic() > deadline:
-            dom.blockJobAbort(target, 0)
-            raise RuntimeError("block commit of %s not ready after %d s" % (target, timeout))
-        time.sleep(0.2)
-    dom.blockJobAbort(target, lv.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
-
-
 def fold(module, client):
     p = module.params
-    steps = []
-    with Leased(module, client) as g:
-        rec = g.meta.get("precopy")
-        if not rec:
-            return {"changed": False, "precopy": {}, "steps": ["nothing to fold"]}
-        running = g.dom["state"] == "running"
-        # the disk each layer chain is topped by now: the live one of a running guest, else the
-        # persistent definition's (a crash between a round's record and its snapshot leaves the
-        # recorded top unused: the real top is lower)
-        flags = 0 if running else client._libvirt.VIR_DOMAIN_XML_INACTIVE
-        now = {d["target"]: d["path"] for d in ferry_domxml.disks(ferry_domxml.parse(
-            client.conn.lookupByName(p["name"]).XMLDesc(flags)))}
-        for target, d in sorted(record_disks(rec).items()):
-            top = now.get(target)
-            if top not in d["layers"] or not os.path.exists(top):
-                steps.append("%s: on %s, nothing to fold" % (target, top))
-                continue
-            try:
-                if running:
-                    _active_commit(client, p["name"], target, d["file"], p["commit_timeout"],
-                                   shallow=d["layers"].index(top) == 0)
-                    steps.append("%s: active commit of %s, pivoted to %s" % (target, top, d["file"]))
-                else:
-                    rc, out, err = module.run_command(["qemu-img", "commit", "-f", "qcow2", "-b", d["file"], "-d", top])
-                    if rc != 0:
-                        raise RuntimeError("qemu-img commit %s: %s" % (top, err.strip()))
-                    steps.append("%s: committed %s into %s" % (target, top, d["file"]))
-            except Exception as e:  # libvirtError, RuntimeError
-                module.fail_json(msg="%s: folding the pre-copy of %s failed (the guest keeps its overlay; recover.yml "
-                                 "folds it again): %s" % (p["name"], target, e), steps=steps)
-        meta = {k: v for k, v in g.meta.items() if k != "precopy"}
-        with open(rec["xml"]) as f:
-            client.define(ferry_libvirt.with_metadata(f.read(), meta))
-        g.meta = meta
-        steps.append("defined the pre-copy definition again")
-        for d in record_disks(rec).values():
-            for layer in reversed(d["layers"]):
-                if os.path.exists(layer):
-                    os.unlink(layer)
-        os.unlink(rec["xml"])
-    return {"changed": True, "precopy": rec, "steps": steps}
+    try:
+        return ferry_fold.fold(client, p["lock_dir"], p["name"], p["lease_id"], module.run_command, p["commit_timeout"])
+    except LookupError as e:
+        module.fail_json(msg=str(e))
+    except ferry_state.LeaseHeld as e:
+        module.fail_json(msg="%s: %s" % (p["name"], e))
+    except ferry_fold.FoldError as e:
+        module.fail_json(msg=str(e), steps=e.steps)
 
 
 def main():

@@ -92,7 +92,7 @@ def poll(path, wait, start_timeout, first_poll, clock=time.time, sleep=time.slee
             raise RuntimeError("no progress from the transfer after %d s: it did not start (%s)" % (start_timeout, path))
         if clock() >= deadline:
             return False, rec
-        sleep(0.25)
+        sleep(0.05)
 
 
 def main():

@@ -94,6 +94,14 @@ options:
         description: The move's id, as given to the target's finish.
         type: str
         required: true
+      fold:
+        description:
+          - Right after the go, fold the guest's pre-copy back here (under I(stop)'s lease), while the
+            target finishes, as M(ferry_precopy) with C(state=folded) does; the stopped source
+            keeps its own layout whichever way the move ends. A failed fold does not fail this
+            call (C(fold_error); the pre-copy record stays, and the controller folds it).
+        type: bool
+        default: false
   frozen:
     description:
       - The files are disks frozen by a pre-copy snapshot (read-only backing files now), so they may
@@ -172,13 +180,31 @@ go_at:
   description: With I(go), this host's clock when the target confirmed the go.
   returned: with go, on success
   type: float
+folded:
+  description: With I(go) and its I(fold), what the fold did (steps), null when it failed (C(fold_error)).
+  returned: with go.fold, on success
+  type: list
+  elements: str
+fold_error:
+  description: With I(go) and its I(fold), why the fold failed.
+  returned: when that fold failed
+  type: str
+target_finish:
+  description:
+    - With I(go), the result of the target's armed finish (M(ferry_finish) with C(gate); C(failed)
+      says whether it failed), which the target's peer dispatcher sends on the go's connection
+      once that finish ended. Null when none came (an older dispatcher, a finish that did not end
+      within 300 s or died, a connection that broke); the controller then asks the target.
+    - This call returns that much later (the target's finish runs meanwhile); C(go_at) still marks the go.
+  returned: with go, on success
+  type: dict
 """
 
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import ferry_domxml, ferry_leased, ferry_ship, ferry_state
+from ansible.module_utils import ferry_domxml, ferry_fold, ferry_leased, ferry_ship, ferry_state
 from ansible.module_utils.ferry_libvirt import LibvirtClient
 
 
@@ -196,6 +222,19 @@ def stop(module, client):
     except Exception as e:  # libvirtError from the stop itself
         module.fail_json(msg="%s: stopping it failed, nothing shipped: %s" % (p["domain"], e), **nogo)
     return stopped, round(time.monotonic() - t0, 3)
+
+
+def fold(module, stop_args, name, out):
+    """The guest's pre-copy folded back (ferry_fold); its steps, or None and out["fold_error"]."""
+    client = LibvirtClient(module.params["uri"])
+    try:
+        return ferry_fold.fold(client, stop_args["lock_dir"], name, stop_args["lease_id"],
+                               module.run_command)["steps"]
+    except Exception as e:  # noqa: BLE001 -- FoldError, LeaseHeld, libvirtError: the controller folds
+        out["fold_error"] = str(e)
+        return None
+    finally:
+        client.close()
 
 
 def ship(module):
@@ -287,6 +326,13 @@ def ship(module):
             module.fail_json(msg=str(e), **out)
         out["go_sent"] = True
         out["go_at"] = time.time()
+        if p["go"]["fold"]:
+            # while the target finishes: the source's own layout back, needed whichever way the
+            # move ends (kept: confirm deletes it; rolled back: it restarts on it)
+            out["folded"] = fold(module, p["stop"], p["domain"], out)
+        # the target's finish result, which its dispatcher sends on the same connection once the
+        # finish ended (the controller then need not ask the target); None: the controller asks
+        out["target_finish"] = ferry_ship.go_outcome(early["go"]) if early.get("go") else None
     if live is not None:
         # what the running guest wrote meanwhile (its current top layers): the pre-copy's next round
         # or the stop decides on it
@@ -312,7 +358,8 @@ def main():
                 shutdown_timeout=dict(type="int", default=60),
                 only=dict(type="bool", default=False),
             )),
-            go=dict(type="dict", options=dict(token=dict(type="str", required=True))),
+            go=dict(type="dict", options=dict(token=dict(type="str", required=True),
+                                              fold=dict(type="bool", default=False))),
         ),
         supports_check_mode=True,
     )

@@ -7,6 +7,9 @@ Two files in the target's instance directory, named by the move's id (the token)
 
   ferry-go-<token>       written by the target's peer dispatcher (verb `go`) when the source has
                          stopped the guest and every final file arrived verified;
+  ferry-outcome-<token>  the armed finish's result (JSON), written when it ends after a go; the
+                         dispatcher's `go` waits for it and hands it to the source's call, so the
+                         controller need not ask the target (it falls back to asking when absent);
   ferry-decided-<token>  who decided the move's fate on this host, created once (O_EXCL) and never
                          rewritten: "started <pid>" by the armed finish when it saw the go,
                          "cancelled <pid>" by a rollback or recover, "timed-out <pid>" by the
@@ -18,6 +21,7 @@ knows it must not restart the source.  Standard library only: the finish, the ga
 tests share it."""
 
 import errno
+import json
 import os
 import re
 import time
@@ -38,6 +42,21 @@ def go_name(token):
 
 def decided_name(token):
     return "ferry-decided-" + check_token(token)
+
+
+def outcome_name(token):
+    return "ferry-outcome-" + check_token(token)
+
+
+def write_outcome(directory, token, result):
+    """The finish's result, for the go's connection (ferry_peer's `go` reads and removes it);
+    written whole or not at all (a temporary name, then a rename)."""
+    path = os.path.join(directory, outcome_name(token))
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        json.dump(result, f, default=str)
+    os.replace(tmp, path)
+    return path
 
 
 def read_decision(directory, token):

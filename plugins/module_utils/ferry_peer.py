@@ -30,8 +30,12 @@ shell) and must be exactly one of:
                                early, while the guest stops, and writes it at the end), writes
                                ferry-go-<token> into <instances_dir>/<instance>/ (which must exist),
                                where the target's armed finish waits for it (the one-call stop
-                               window; ferry_gate.py).  Answers {"go": path}.  stdin ending without
-                               that line writes nothing (exit 1).
+                               window; ferry_gate.py).  Answers {"go": path} at once, then waits
+                               (up to OUTCOME_WAIT s) for that finish to end and answers a second
+                               line, {"outcome": its result, or null when it did not end in time,
+                               was cancelled before the go, or died}, reading and removing
+                               ferry-outcome-<token>.  stdin ending without that line writes
+                               nothing (exit 1).
     cache-read <sha256><.ext>  the file of that name in <cache_dir> (the image cache) on stdout:
                                the source host fallback of a base image.
 
@@ -63,6 +67,7 @@ import shlex
 import stat
 import sys
 import tarfile
+import time
 
 PROG = "ferry-peer"
 CONFIG_NAME = "ferry-peer.json"
@@ -91,6 +96,10 @@ VERBS = {
     "go": ("go", "instance", ("key", "name")),
 }
 GO_PREFIX = "ferry-go-"   # ferry_gate.go_name()
+OUTCOME_PREFIX = "ferry-outcome-"   # ferry_gate.outcome_name()
+DECIDED_PREFIX = "ferry-decided-"   # ferry_gate.decided_name()
+OUTCOME_WAIT = 300.0   # seconds the go's connection waits for the finish's result
+NO_FINISH_WAIT = 5.0   # ... and for an armed finish to take the go (it looks every 10 ms)
 # (operation, area) -> verb, for the sending side
 VERB_OF = {(op, area): verb for verb, (op, area, _) in VERBS.items()}
 
@@ -428,6 +437,67 @@ def go(cfg, key, token, stdin):
     return area_path(cfg, "instance", key, name)
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def go_outcome(cfg, key, token, wait=None, no_finish_wait=None, poll=0.01, clock=None, sleep=None):
+    """After a go: the armed finish's result (ferry-outcome-<token>, read and removed), or None when
+    it is not there within `wait` seconds (OUTCOME_WAIT), when the gate was decided otherwise than
+    `started` (a rollback cancelled it first: no finish runs on this go), when no finish took the go
+    within `no_finish_wait` seconds (NO_FINISH_WAIT: none was armed, or it died), or when the
+    process that started it ended without writing one."""
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
+    start = clock()
+    deadline = start + (OUTCOME_WAIT if wait is None else wait)
+    no_finish = start + (NO_FINISH_WAIT if no_finish_wait is None else no_finish_wait)
+    ended = False
+    d = open_area(cfg, "instance", key)
+    try:
+        while True:
+            try:
+                fd = os.open(OUTCOME_PREFIX + token, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+            except FileNotFoundError:
+                fd = None
+            if fd is not None:
+                with open(fd, "rb", closefd=True) as f:
+                    data = f.read(4 * 1024 * 1024)
+                try:
+                    os.unlink(OUTCOME_PREFIX + token, dir_fd=d)
+                except OSError:
+                    pass
+                try:
+                    return json.loads(data.decode())
+                except ValueError:
+                    return None
+            try:
+                fd = os.open(DECIDED_PREFIX + token, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+                with open(fd, "rb", closefd=True) as f:
+                    words = f.read(200).split()
+            except FileNotFoundError:
+                words = []
+            if words and words[0] != b"started":
+                return None
+            if not words and clock() >= no_finish:
+                return None
+            if ended:
+                return None   # its finish ended and wrote none (read once more after it ended)
+            ended = len(words) > 1 and words[1].isdigit() and not _pid_alive(int(words[1]))
+            if ended:
+                continue
+            if clock() >= deadline:
+                return None
+            sleep(poll)
+    finally:
+        os.close(d)
+
+
 def serve(cfg, req, stdin, stdout):
     if req["op"] == "receive":
         receive(cfg, req["area"], req["key"], stdin, stdout)
@@ -437,6 +507,8 @@ def serve(cfg, req, stdin, stdout):
         cache_read(cfg, req["name"], stdout)
     elif req["op"] == "go":
         stdout.write((json.dumps({"go": go(cfg, req["key"], req["name"], stdin)}) + "\n").encode())
+        stdout.flush()
+        stdout.write((json.dumps({"outcome": go_outcome(cfg, req["key"], req["name"])}) + "\n").encode())
     stdout.flush()
 
 

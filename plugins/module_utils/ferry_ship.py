@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import subprocess
 import time
 
@@ -190,11 +191,19 @@ def open_receiver(dest_host, peer, popen=subprocess.Popen):
                  stderr=subprocess.PIPE)
 
 
+# The go's connection stays open after the go while the target finishes (its dispatcher then sends
+# the finish's result): ssh's keepalives end it when the target stops answering at all.
+GO_SSH_OPTIONS = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+# how long the source waits for that result (the dispatcher waits ferry_peer.OUTCOME_WAIT)
+OUTCOME_TIMEOUT = ferry_peer.OUTCOME_WAIT + 30
+
+
 def go_argv(dest_host, instance, token):
     try:
-        return ferry_peer.peer_argv(dest_host, ferry_peer.request_words("go", "instance", instance, token))
+        argv = ferry_peer.peer_argv(dest_host, ferry_peer.request_words("go", "instance", instance, token))
     except ferry_peer.Refused as e:
         raise ValueError("go for %s: the target's peer dispatcher would refuse it: %s" % (instance, e)) from None
+    return argv[:1] + list(GO_SSH_OPTIONS) + argv[1:]
 
 
 def open_go(dest_host, instance, token, popen=subprocess.Popen):
@@ -222,30 +231,93 @@ def abandon(procs):
             proc.wait()
 
 
-def send_go(dest_host, instance, token, run=subprocess.run, channel=None):
+def _read_line(proc, deadline):
+    """One line of proc's stdout (bytes, without the newline) or None at its end or the deadline;
+    what was read beyond the line is kept for the next call."""
+    buf = getattr(proc, "ferry_buf", b"")
+    fd = proc.stdout.fileno()
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.ferry_buf = buf
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            proc.ferry_buf = b""
+            return None
+        buf += chunk
+    line, _, proc.ferry_buf = buf.partition(b"\n")
+    return line
+
+
+def _end(proc, kill=False):
+    """Reap a connection; its stderr (text)."""
+    if kill and proc.poll() is None:
+        proc.kill()
+    try:
+        err = proc.stderr.read() if proc.stderr is not None else b""
+        proc.wait(timeout=30)
+    except Exception:  # noqa: BLE001 -- best-effort: a hung one is killed
+        proc.kill()
+        proc.wait()
+        err = b""
+    return (err or b"").decode(errors="replace").strip()
+
+
+def send_go(dest_host, instance, token, run=subprocess.run, channel=None, timeout=120):
     """Tell the target's armed finish to start the guest (the peer verb `go`), on `channel` when
     one was opened early (open_go); returns the go file's path there.  Raises IOError when the
     dispatcher did not confirm it: then the go may or may not have arrived, and only the target's
-    gate (ferry_gate) can say which."""
-    argv = go_argv(dest_host, instance, token) if channel is None else None   # ValueError: refused
+    gate (ferry_gate) can say which.  The channel stays open for go_outcome()."""
+    if channel is None:
+        argv = go_argv(dest_host, instance, token)   # ValueError: refused
+        try:
+            r = run(argv, input=b"go\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    timeout=timeout + OUTCOME_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise IOError("go to %s for %s: no answer in %d s" % (dest_host, instance, timeout)) from None
+        except (OSError, ValueError) as e:
+            raise IOError("go to %s for %s: %s" % (dest_host, instance, e)) from None
+        lines = [x for x in r.stdout.decode(errors="replace").splitlines() if x.strip()]
+        answer = _json_line(lines[0]) if lines else None
+        if not (isinstance(answer, dict) and "go" in answer):
+            raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, r.returncode,
+                                                                  r.stderr.decode(errors="replace").strip()))
+        return answer["go"]
     try:
-        if channel is not None:
-            out, err = channel.communicate(b"go\n", timeout=120)
-            rc = channel.returncode
-        else:
-            r = run(argv, input=b"go\n", stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, timeout=120)
-            out, err, rc = r.stdout, r.stderr, r.returncode
-    except subprocess.TimeoutExpired:
-        if channel is not None:
-            channel.kill()
-        raise IOError("go to %s for %s: no answer in 120 s" % (dest_host, instance)) from None
+        channel.stdin.write(b"go\n")
+        channel.stdin.close()
     except (OSError, ValueError) as e:
-        raise IOError("go to %s for %s: %s" % (dest_host, instance, e)) from None
-    if rc != 0:
-        raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, rc,
-                                                              err.decode(errors="replace").strip()))
+        raise IOError("go to %s for %s: %s" % (dest_host, instance, _end(channel, kill=True) or e)) from None
+    deadline = time.monotonic() + timeout
+    line = _read_line(channel, deadline)
+    answer = _json_line(line.decode(errors="replace")) if line is not None else None
+    if not (isinstance(answer, dict) and "go" in answer):
+        timed_out = line is None and time.monotonic() >= deadline
+        err = _end(channel, kill=True)
+        if timed_out:
+            raise IOError("go to %s for %s: no answer in %d s" % (dest_host, instance, timeout))
+        raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, channel.returncode,
+                                                              err or "no answer from its dispatcher"))
+    return answer["go"]
+
+
+def go_outcome(channel, timeout=OUTCOME_TIMEOUT):
+    """After send_go on `channel`: the target finish's result, which its dispatcher sends once the
+    finish ended (a dict, "failed" true or false), or None when none came (an older dispatcher, the
+    finish did not end in time or died, the connection broke).  Closes the channel."""
+    line = _read_line(channel, time.monotonic() + timeout)
+    _end(channel, kill=line is None)
+    answer = _json_line(line.decode(errors="replace")) if line is not None else None
+    outcome = answer.get("outcome") if isinstance(answer, dict) else None
+    return outcome if isinstance(outcome, dict) else None
+
+
+def _json_line(text):
     try:
-        return json.loads(out.decode().strip().splitlines()[-1])["go"]
-    except (ValueError, KeyError, IndexError) as e:
-        raise IOError("go to %s for %s: no answer from its dispatcher (%s)" % (dest_host, instance, e)) from None
+        return json.loads(text)
+    except ValueError:
+        return None

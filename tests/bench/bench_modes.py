@@ -278,9 +278,12 @@ class Bench(object):
         ships = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
                  and e["event_data"].get("task", "").startswith(SHIP_PREFIX)]
         stop_s = max([s.get("stop_seconds") or 0 for s in ships] or [0])
+        # the target's finish: its result came back with the source's call (one call), else the
+        # controller asked for it (two calls, or the one-call window's fallback)
         finish = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
                   and e["event_data"].get("task", "").startswith(("Rebase, grow and check the disks",
                                                                    "Wait for the target's finish"))]
+        finish += [s["target_finish"] for s in ships if isinstance(s.get("target_finish"), dict)]
         # (the move result says "several" when no base was wanted at all: flatten)
         fetched = res.get("base_image") in ("store", "source", "local")
         row = {"size_gib": c["gib"], "profile": net.profile, "rate_bit": netlab.PROFILES[net.profile],

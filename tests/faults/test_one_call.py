@@ -14,6 +14,7 @@ none), that nothing is lost, and that recover.yml ends it:
 - the target unreachable after the go: the source is NOT restarted (the guest runs on the target),
   and recover.yml keeps the move once the target answers."""
 
+import contextlib
 import os
 import shutil
 import time
@@ -27,6 +28,24 @@ from tests.faults.test_regress_lease import meta_xml, running_on, status
 from tests.faults.test_regressions import host_down
 
 GO_VERB = '    "go": ("go", "instance", ("key", "name")),\n'
+# the dispatcher's wait for the finish's result after a go; 0: it answers none (as an older one)
+OUTCOME_WAIT = "OUTCOME_WAIT = 300.0"
+
+
+@contextlib.contextmanager
+def dispatcher_edited(host, old, new):
+    """The host's peer dispatcher with `old` replaced by `new` (an older or broken one), restored after."""
+    peer = "%s/peer/%s/ferry-peer" % (lab.inventory()[0]["vars"]["ferry_lab_root"], host)
+    shutil.copy2(peer, peer + ".keep")
+    try:
+        with open(peer) as f:
+            text = f.read()
+        assert old in text
+        with open(peer, "w") as f:
+            f.write(text.replace(old, new))
+        yield
+    finally:
+        os.replace(peer + ".keep", peer)
 
 
 def wait_running_on(name, host, timeout=20):
@@ -42,19 +61,10 @@ def test_go_refused_by_the_target_it_never_starts_and_the_source_restarts(guest_
     upgrade half done gives): the source's call fails after the stop and the ship; the rollback
     closes the target's gate, so its armed finish never starts the guest; the source restarts."""
     name, ref = booted(guest_name, "ocl")
-    peer = "%s/peer/hv-b2/ferry-peer" % lab.inventory()[0]["vars"]["ferry_lab_root"]
     with barrier("before-stop") as (start, lift):
         t = start("migrate.yml", instance=name, target_host="hv-b2")
-        shutil.copy2(peer, peer + ".keep")
-        try:
-            with open(peer) as f:
-                text = f.read()
-            assert GO_VERB in text
-            with open(peer, "w") as f:
-                f.write(text.replace(GO_VERB, ""))
+        with dispatcher_edited("hv-b2", GO_VERB, ""):
             r = lift(t)
-        finally:
-            os.replace(peer + ".keep", peer)
     assert_rolled_back(name, "hv-b1", ref, r, "unknown verb 'go'")
     assert lab.domain_state("hv-b2", name) == "absent"
     # the armed finish ended without defining anything (its gate was closed)
@@ -72,7 +82,8 @@ def test_finish_failing_after_the_go_rolls_back(guest_name):
         t = start("migrate.yml", instance=name, target_host="hv-b2")
         with qemu_log_blocked("hv-b2", name):
             r = lift(t)
-    assert_rolled_back(name, "hv-b1", ref, r, "Wait for the target's finish")
+    # (its result came back on the go's connection)
+    assert_rolled_back(name, "hv-b1", ref, r, "The target's finish failed on hv-b2")
     assert lab.domain_state("hv-b2", name) == "absent"
 
 
@@ -101,10 +112,12 @@ def test_target_unreachable_after_the_go_the_source_is_not_restarted(guest_name)
     started there.  It did (the finish runs on the target, not through the controller's
     connection), so restarting the source would run the guest twice.  The move fails without
     restarting it, releases its lease, and says so; once the target answers, recover.yml keeps the
-    move."""
+    move.  (The target's dispatcher is one that does not send the finish's result back on the go's
+    connection, as an older one: the controller must ask the target, which it cannot.)"""
     name, ref = booted(guest_name, "ocu")
     with barrier("after-ship") as (start, lift):
-        t = start("migrate.yml", instance=name, target_host="hv-b2")
+        with dispatcher_edited("hv-b2", OUTCOME_WAIT, "OUTCOME_WAIT = 0.0"):
+            t = start("migrate.yml", instance=name, target_host="hv-b2")   # returns at the barrier
         with host_down("hv-b2"):
             r = lift(t)
             msg = "\n".join(r.failures())

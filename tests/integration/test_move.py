@@ -60,8 +60,13 @@ def test_migrate_ships_only_the_delta_keeps_content_and_reverts(guest_name):
     # the one-call window (the default): the downtime by the hosts' clocks, the source's stop request
     # to the target's start, lies inside the controller's view of it (which waits for the target's job)
     assert res["downtime_s"] < res["downtime_controller_s"], res
-    assert "Wait for the target's finish (it started the guest on the source's go)" in {
-        e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
+    # the target's finish result came back on the go's connection: the controller did not ask it
+    assert ship["go_sent"] is True and ship["target_finish"]["failed"] is False, ship
+    assert ship["target_finish"]["state"] == "running" and ship["target_finish"]["gate"] == "started"
+    assert ship["target_finish"]["running_at"] >= ship["go_at"]
+    tasks = {e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
+    assert "Keep the target's finish result" in tasks
+    assert not any(t.startswith("Wait for the target's finish") for t in tasks), tasks
     # the source is stopped, still defined, marked as the resize source
     assert lab.domain_state("hv-a1", name) == "shut off"
     assert 'role type="str">source' in lab.virsh("hv-a1", "dumpxml", name)

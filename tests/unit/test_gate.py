@@ -92,7 +92,8 @@ def test_a_rollback_and_a_finish_racing_make_exactly_one_decision(tmp_path):
         assert len({decision for decision, _, _ in got}) == 1
 
 
-def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_path):
+def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(fp, "NO_FINISH_WAIT", 0.05)   # no finish is armed here: its result is null
     cfg = {"instances_dir": str(tmp_path / "inst"), "cache_dir": str(tmp_path / "cache"), "swtpm_dir": None}
     req = fp.parse_request("go web01 %s" % TOKEN)
     with pytest.raises(fp.Failed, match="(?i)no such"):   # never creates the directory
@@ -110,7 +111,9 @@ def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_
     out = io.BytesIO()
     fp.serve(cfg, req, io.BytesIO(b"go\n"), out)
     path = str(tmp_path / "inst" / "web01" / fg.go_name(TOKEN))
-    assert json.loads(out.getvalue()) == {"go": path} and fg.go_given(os.path.dirname(path), TOKEN)
+    go_line, outcome_line = out.getvalue().decode().splitlines()
+    assert json.loads(go_line) == {"go": path} and fg.go_given(os.path.dirname(path), TOKEN)
+    assert json.loads(outcome_line) == {"outcome": None}
     for bad in ("go web01", "go web01 ../x", "go ../x %s" % TOKEN, "go web01 %s extra" % TOKEN):
         with pytest.raises(fp.Refused):
             fp.parse_request(bad)
@@ -147,3 +150,110 @@ def test_an_early_go_channel_says_go_only_when_asked(tmp_path):
     chan = fs.open_go("hv-a2", "web01", TOKEN, popen=popen)
     path = fs.send_go("hv-a2", "web01", TOKEN, channel=chan)
     assert path == str(tmp_path / "inst" / "web01" / fg.go_name(TOKEN)) and os.path.isfile(path)
+
+
+def _outcome_cfg(tmp_path):
+    d = tmp_path / "inst" / "web01"
+    d.mkdir(parents=True)
+    return {"instances_dir": str(tmp_path / "inst"), "cache_dir": str(tmp_path), "swtpm_dir": None}, str(d)
+
+
+def test_after_the_go_the_dispatcher_hands_over_the_finishs_result(tmp_path):
+    """The armed finish wrote its result: the go's connection gets it, and the file is gone."""
+    cfg, d = _outcome_cfg(tmp_path)
+    fg.decide(d, TOKEN, "started")   # this process plays the finish
+    result = {"failed": False, "state": "running", "running_at": 1.5, "gate": "started"}
+    fg.write_outcome(d, TOKEN, result)
+    assert os.listdir(d) == [fg.decided_name(TOKEN), fg.outcome_name(TOKEN)] or sorted(os.listdir(d)) == sorted(
+        [fg.decided_name(TOKEN), fg.outcome_name(TOKEN)])
+    assert fp.go_outcome(cfg, "web01", TOKEN, wait=1) == result
+    assert not os.path.exists(os.path.join(d, fg.outcome_name(TOKEN)))
+
+
+def test_after_the_go_no_result_when_none_will_come(tmp_path):
+    """None, without waiting the whole OUTCOME_WAIT: a gate a rollback closed first, no finish that
+    took the go, a finish that ended without a result; and at the deadline."""
+    cfg, d = _outcome_cfg(tmp_path)
+    clock = [0.0]
+
+    def sleep(s):
+        clock[0] += s
+
+    def ask(**kw):
+        return fp.go_outcome(cfg, "web01", TOKEN, clock=lambda: clock[0], sleep=sleep, **kw)
+    # nobody took the go
+    assert ask(wait=300, no_finish_wait=5) is None and 5 <= clock[0] < 5.1
+    # the gate was closed before the go came: no finish runs on it
+    fg.decide(d, TOKEN, "cancelled", pid=os.getpid())
+    clock[0] = 0.0
+    assert ask(wait=300) is None and clock[0] == 0.0
+    os.unlink(os.path.join(d, fg.decided_name(TOKEN)))
+    # started by a process that has ended without writing a result
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    fg.decide(d, TOKEN, "started", pid=gone.pid)
+    assert ask(wait=300) is None and clock[0] < 0.1
+    os.unlink(os.path.join(d, fg.decided_name(TOKEN)))
+    # started by a live process that takes too long
+    fg.decide(d, TOKEN, "started", pid=os.getpid())
+    clock[0] = 0.0
+    assert ask(wait=2) is None and 2 <= clock[0] < 2.1
+
+
+def test_the_finish_keeps_its_result_for_the_go_once_it_saw_it(tmp_path):
+    """ferry_finish with a gate: exit_json / fail_json also write the result, only after the go."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "ferry_finish_mod", os.path.join(os.path.dirname(__file__), "..", "..", "library", "ferry_finish.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = str(tmp_path)
+    seen = []
+
+    class Module:
+        params = {"gate": {"dir": d, "token": TOKEN}}
+
+        def exit_json(self, **kw):
+            seen.append(("exit", kw))
+
+        def fail_json(self, **kw):
+            seen.append(("fail", kw))
+    m = Module()
+    mod.keep_outcome(m)
+    m.fail_json(msg="cancelled before the go")
+    assert seen[-1] == ("fail", {"msg": "cancelled before the go"})
+    assert not os.path.exists(os.path.join(d, fg.outcome_name(TOKEN)))   # no go seen: nobody waits
+    m.ferry_go_seen = True
+    m.fail_json(msg="qemu would not start", steps=["rebased"])
+    with open(os.path.join(d, fg.outcome_name(TOKEN))) as f:
+        assert json.load(f) == {"msg": "qemu would not start", "steps": ["rebased"], "failed": True}
+    m.exit_json(changed=True, state="running", running_at=2.0)
+    with open(os.path.join(d, fg.outcome_name(TOKEN))) as f:
+        assert json.load(f) == {"changed": True, "state": "running", "running_at": 2.0, "failed": False}
+    assert [k for k, _ in seen] == ["fail", "fail", "exit"]
+
+
+def test_send_go_then_the_result_on_the_same_connection(tmp_path):
+    """The source's side against the dispatcher itself, run locally the way sshd runs it: the go is
+    confirmed on the first line, the finish's result follows on the second."""
+    import sys
+    cfg, d = _outcome_cfg(tmp_path)
+    path = tmp_path / "ferry-peer.json"
+    path.write_text(json.dumps(cfg))
+
+    def popen(argv, **kw):
+        assert "ServerAliveInterval=5" in argv
+        words = __import__("shlex").split(argv[-1])
+        return subprocess.Popen([sys.executable, fp.__file__, "--config", str(path)] + words, **kw)
+    fg.decide(d, TOKEN, "started")
+    fg.write_outcome(d, TOKEN, {"failed": False, "state": "running"})
+    chan = fs.open_go("hv-a2", "web01", TOKEN, popen=popen)
+    assert fs.send_go("hv-a2", "web01", TOKEN, channel=chan) == os.path.join(d, fg.go_name(TOKEN))
+    assert fs.go_outcome(chan, timeout=30) == {"failed": False, "state": "running"}
+    assert chan.returncode == 0
+    # a dispatcher that refuses the go: the error names its reason, no result
+    chan = fs.open_go("hv-a2", "web01", TOKEN, popen=lambda argv, **kw: subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read(); sys.stderr.write('unknown verb go'); sys.exit(2)"],
+        **kw))
+    with pytest.raises(IOError, match="rc 2: unknown verb go"):
+        fs.send_go("hv-a2", "web01", TOKEN, channel=chan)
