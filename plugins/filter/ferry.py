@@ -10,7 +10,7 @@ _MU = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)
 
-from ansible.module_utils import ferry_domxml, ferry_guestmove, ferry_move, ferry_state, ferry_validate  # noqa: E402
+from ansible.module_utils import ferry_domxml, ferry_gate, ferry_guestmove, ferry_move, ferry_state, ferry_validate  # noqa: E402
 
 
 def ferry_collect_hosts(names, hostvars, result_var="ferry_host_facts_result"):
@@ -206,6 +206,7 @@ class FilterModule(object):
             "ferry_boot_errors": ferry_boot_errors,
             "ferry_status_table": ferry_status_table,
             "ferry_locate": ferry_move.locate,
+            "ferry_way_out": ferry_gate.way_out,
             "ferry_move_hosts": ferry_move_hosts,
             "ferry_precopy_split": ferry_guestmove.precopy_split,
             "ferry_flatten_plan": ferry_guestmove.flatten_plan,

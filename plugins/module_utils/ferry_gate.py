@@ -137,3 +137,21 @@ def close(directory, token, wait=120.0, poll=0.05, clock=time.monotonic, sleep=t
     while decision == "started" and alive(pid) and clock() < deadline:
         sleep(poll)
     return {"decision": decision, "finishing": decision == "started" and alive(pid), "armed": True}
+
+
+def way_out(gate, go_called, go_sent):
+    """A failed one-call move's way out, from the target's answer (the ferry_gate module's result,
+    None or skipped when nothing was armed), whether the source's call was asked to say go, and
+    what it said of it (go_sent: False, True or "unknown"):
+
+      forward  the guest started on the target and runs there: keep the move;
+      back     it never will start there (the gate closed, nothing armed, or the go never sent):
+               restart the source;
+      hold     the target could not answer and the go may have reached it: restart nothing."""
+    if not isinstance(gate, dict) or gate.get("skipped"):
+        return "back"
+    if gate.get("forward"):
+        return "forward"
+    if gate.get("safe_to_restart_source") or not go_called or go_sent is False:
+        return "back"
+    return "hold"

@@ -257,3 +257,19 @@ def test_send_go_then_the_result_on_the_same_connection(tmp_path):
         **kw))
     with pytest.raises(IOError, match="rc 2: unknown verb go"):
         fs.send_go("hv-a2", "web01", TOKEN, channel=chan)
+
+
+@pytest.mark.parametrize("gate,go_called,go_sent,way", [
+    (None, True, True, "back"),                                   # nothing armed
+    ({"skipped": True}, True, "unknown", "back"),
+    ({"forward": True, "decision": "started"}, True, True, "forward"),
+    ({"forward": False, "safe_to_restart_source": True, "decision": "cancelled"}, True, "unknown", "back"),
+    ({"unreachable": True}, True, True, "hold"),                  # the go reached it, nobody can say more
+    ({"unreachable": True}, True, "unknown", "hold"),
+    ({"unreachable": True}, True, False, "back"),                 # the go never left the source
+    ({"unreachable": True}, False, "unknown", "back"),            # the call was not to say go at all
+    ({"failed": True, "msg": "libvirt hung"}, True, True, "hold"),
+    ({"forward": True, "unreachable": False}, False, False, "forward"),
+])
+def test_the_way_out_of_a_failed_one_call_move(gate, go_called, go_sent, way):
+    assert fg.way_out(gate, go_called, go_sent) == way
