@@ -66,6 +66,9 @@ options:
         and decides C(started) under the gate (see ferry_gate.py) before it does the rest.
       - When a rollback closed the gate first, or no go came in time, it fails without defining
         anything (C(gate) says C(cancelled) or C(timed-out)).
+      - Once it saw the go, its result (success or failure, with C(failed)) is also written to
+        C(ferry-outcome-<token>) in C(dir); the dispatcher's go waits for it and hands it to the
+        source's call (the result of M(ferry_ship) has it as C(target_finish)).
     type: dict
     suboptions:
       dir:
