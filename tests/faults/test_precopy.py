@@ -68,6 +68,12 @@ def test_precopy_move_then_revert_keeps_the_guests_layout(guest, rounds):
     assert "rc=0" in lab.compare("hv-b2", lab.disk_path("hv-b2", name), ref)
     assert lab.domain_state("hv-b1", name) == "shut off"
     assert_own_layout("hv-b1", name)  # the source folded back: revert restarts it as it was
+    # (by the source's own call, right after its go: the controller's fold did not run)
+    final = [e["event_data"]["res"] for e in r.events if e.get("event") == "runner_on_ok"
+             and "go_sent" in e["event_data"].get("res", {})][-1]
+    assert final["go_sent"] is True and any("committed" in x for x in final["folded"]), final
+    assert "Fold the pre-copy back into the source's disks (the stopped source keeps its own layout)" not in {
+        e["event_data"].get("task") for e in r.events if e.get("event") == "runner_on_ok"}
     assert "rc=0" in lab.compare("hv-b1", lab.disk_path("hv-b1", name), ref)
     lab.ok(lab.run_playbook("revert.yml", instance=name))
     assert running_on(name) == ["hv-b1"]
