@@ -25,3 +25,4 @@ def guest_name(request):
     yield make
     for n in names:
         lab.run_playbook("delete.yml", instance=n, ferry_delete_takeover=True)
+        lab.drop_refs(n)   # its reference copies (tens of MiB each) go with it

@@ -124,6 +124,21 @@ def manifest():
 REF_DIR = "/tmp/ferry-ref"
 
 
+def drop_refs(name):
+    """Remove the reference copies made for guest `name` in REF_DIR (write_pattern's `<name>.qcow2`,
+    the real-guest tests' `<name>-...`), once the guest is gone."""
+    try:
+        entries = os.listdir(REF_DIR)
+    except FileNotFoundError:
+        return
+    for e in entries:
+        if e.startswith(name + ".") or e.startswith(name + "-"):
+            try:
+                os.unlink(os.path.join(REF_DIR, e))
+            except FileNotFoundError:
+                pass
+
+
 def disk_path(host, name, fname="disk.qcow2"):
     _, _, hosts = inventory()
     return "%s/%s/%s" % (hosts[host]["ferry_instances_dir"], name, fname)
