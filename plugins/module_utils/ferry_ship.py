@@ -267,26 +267,13 @@ def _end(proc, kill=False):
     return (err or b"").decode(errors="replace").strip()
 
 
-def send_go(dest_host, instance, token, run=subprocess.run, channel=None, timeout=120):
-    """Tell the target's armed finish to start the guest (the peer verb `go`), on `channel` when
-    one was opened early (open_go); returns the go file's path there.  Raises IOError when the
-    dispatcher did not confirm it: then the go may or may not have arrived, and only the target's
-    gate (ferry_gate) can say which.  The channel stays open for go_outcome()."""
+def send_go(dest_host, instance, token, channel, timeout=120):
+    """Tell the target's armed finish to start the guest (the peer verb `go`) on `channel`, the
+    connection opened early (open_go) while the guest stopped; returns the go file's path there.
+    Raises IOError when the dispatcher did not confirm it: then the go may or may not have arrived,
+    and only the target's gate (ferry_gate) can say which.  The channel stays open for go_outcome()."""
     if channel is None:
-        argv = go_argv(dest_host, instance, token)   # ValueError: refused
-        try:
-            r = run(argv, input=b"go\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    timeout=timeout + OUTCOME_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise IOError("go to %s for %s: no answer in %d s" % (dest_host, instance, timeout)) from None
-        except (OSError, ValueError) as e:
-            raise IOError("go to %s for %s: %s" % (dest_host, instance, e)) from None
-        lines = [x for x in r.stdout.decode(errors="replace").splitlines() if x.strip()]
-        answer = _json_line(lines[0]) if lines else None
-        if not (isinstance(answer, dict) and "go" in answer):
-            raise IOError("go to %s for %s failed (rc %s: %s)" % (dest_host, instance, r.returncode,
-                                                                  r.stderr.decode(errors="replace").strip()))
-        return answer["go"]
+        raise IOError("go to %s for %s: no connection was opened for it (open_go)" % (dest_host, instance))
     try:
         channel.stdin.write(b"go\n")
         channel.stdin.close()

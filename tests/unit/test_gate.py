@@ -120,17 +120,21 @@ def test_the_peer_go_verb_writes_the_go_into_an_existing_instance_directory(tmp_
 
 
 def test_send_go_says_unknown_when_the_answer_is_lost():
-    def run(argv, **kw):
-        assert argv[-1] == "go web01 " + TOKEN and "BatchMode=yes" in argv and kw["input"] == b"go\n"
-        return subprocess.CompletedProcess(argv, 255, b"", b"Connection closed by remote host\n")
-    with pytest.raises(IOError, match="rc 255: Connection closed"):
-        fs.send_go("hv-a2", "web01", TOKEN, run=run)
+    """The far end reads the go and the connection drops before its answer: the go may have
+    arrived, so send_go raises IOError with ssh's words; a refused name never connects."""
+    seen = []
 
-    def ok(argv, **kw):
-        return subprocess.CompletedProcess(argv, 0, b'{"go": "/x/web01/ferry-go-%s"}\n' % TOKEN.encode(), b"")
-    assert fs.send_go("hv-a2", "web01", TOKEN, run=ok) == "/x/web01/ferry-go-" + TOKEN
+    def lost(argv, **kw):
+        seen.append(argv)
+        return subprocess.Popen(["sh", "-c", "read line; echo 'Connection closed by remote host' >&2; exit 255"], **kw)
+    chan = fs.open_go("hv-a2", "web01", TOKEN, popen=lost)
+    assert seen[0][-1] == "go web01 " + TOKEN and "BatchMode=yes" in seen[0]
+    with pytest.raises(IOError, match="rc 255: Connection closed"):
+        fs.send_go("hv-a2", "web01", TOKEN, channel=chan)
+    with pytest.raises(IOError, match="no connection was opened"):
+        fs.send_go("hv-a2", "web01", TOKEN, channel=None)
     with pytest.raises(ValueError, match="refuse"):
-        fs.send_go("hv-a2", "../web01", TOKEN, run=ok)
+        fs.open_go("hv-a2", "../web01", TOKEN, popen=lost)
 
 
 def test_an_early_go_channel_says_go_only_when_asked(tmp_path):
@@ -164,8 +168,7 @@ def test_after_the_go_the_dispatcher_hands_over_the_finishs_result(tmp_path):
     fg.decide(d, TOKEN, "started")   # this process plays the finish
     result = {"failed": False, "state": "running", "running_at": 1.5, "gate": "started"}
     fg.write_outcome(d, TOKEN, result)
-    assert os.listdir(d) == [fg.decided_name(TOKEN), fg.outcome_name(TOKEN)] or sorted(os.listdir(d)) == sorted(
-        [fg.decided_name(TOKEN), fg.outcome_name(TOKEN)])
+    assert sorted(os.listdir(d)) == sorted([fg.decided_name(TOKEN), fg.outcome_name(TOKEN)])
     assert fp.go_outcome(cfg, "web01", TOKEN, wait=1) == result
     assert not os.path.exists(os.path.join(d, fg.outcome_name(TOKEN)))
 
@@ -273,3 +276,21 @@ def test_send_go_then_the_result_on_the_same_connection(tmp_path):
 ])
 def test_the_way_out_of_a_failed_one_call_move(gate, go_called, go_sent, way):
     assert fg.way_out(gate, go_called, go_sent) == way
+
+
+def test_the_dispatcher_and_the_gate_name_and_read_the_files_alike(tmp_path):
+    """The dispatcher is one standard-library file installed alone on each host, so it repeats the
+    gate's file names and its "is the finish alive" check; they must stay the same as ferry_gate's."""
+    assert fp.GO_PREFIX + TOKEN == fg.go_name(TOKEN)
+    assert fp.OUTCOME_PREFIX + TOKEN == fg.outcome_name(TOKEN)
+    assert fp.DECIDED_PREFIX + TOKEN == fg.decided_name(TOKEN)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pid in (os.getpid(), 1, gone.pid):
+        assert fp._pid_alive(pid) == fg.alive(pid), pid
+    # a decision the gate writes is one the dispatcher reads: "started <pid>" of a finish that ended
+    # without a result ends the go's wait with None, "cancelled" at once
+    cfg, d = _outcome_cfg(tmp_path)
+    fg.decide(d, TOKEN, "started", pid=gone.pid)
+    assert fp.go_outcome(cfg, "web01", TOKEN, wait=5, no_finish_wait=5) is None
+    assert fg.read_decision(d, TOKEN) == ("started", gone.pid)
