@@ -83,6 +83,19 @@ options:
   old_flavor:
     description: The guest's old flavor, for a same-host resize (the host holds both until confirm).
     type: dict
+  make_dir:
+    description:
+      - With I(state=present), a directory to create (mode 0750, its parent must exist) once the
+        claim holds, in the same call (a move's instance directory on its target).
+    type: path
+  probe:
+    description:
+      - With I(state=present), files whose presence is reported in C(present) once the claim
+        holds (a move's bases in the target's cache; a cache prune refuses while a claim lives,
+        so what is there now stays).
+    type: list
+    elements: path
+    default: []
   state:
     description: Claim, renew or release.
     type: str
@@ -112,6 +125,11 @@ report:
   description: The re-check's report.
   returned: state=present
   type: str
+present:
+  description: Those of I(probe) that exist here (regular files).
+  returned: state=present
+  type: list
+  elements: str
 """
 
 import fcntl
@@ -167,7 +185,21 @@ def claim(module):
                                      ttl=p["ttl"], old=p["old_flavor"])
         if not module.check_mode:
             ferry_claim.write_claim(p["claims_dir"], new)
-    return {"changed": True, "claim": new, "report": report}
+            if p["make_dir"]:
+                err = None
+                try:
+                    os.mkdir(p["make_dir"], 0o750)
+                    os.chmod(p["make_dir"], 0o750)
+                except FileExistsError:
+                    if not os.path.isdir(p["make_dir"]):
+                        err = "exists and is not a directory"
+                except OSError as e:
+                    err = "could not be created: %s" % e
+                if err:
+                    os.unlink(path)   # no claim without its directory: the next alternate may do
+                    module.fail_json(msg="claim refused: %s %s" % (p["make_dir"], err))
+    present = [f for f in p["probe"] if os.path.isfile(f)]
+    return {"changed": True, "claim": new, "report": report, "present": present}
 
 
 def main():
@@ -187,6 +219,8 @@ def main():
             uri=dict(type="str", default="qemu:///session"),
             ttl=dict(type="int"),
             old_flavor=dict(type="dict"),
+            make_dir=dict(type="path"),
+            probe=dict(type="list", elements="path", default=[]),
             state=dict(type="str", choices=["present", "renewed", "absent"], default="present"),
         ),
         required_if=[("state", "present", ("flavor", "migration_id", "storage_dir")),

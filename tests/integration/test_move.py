@@ -298,6 +298,15 @@ def test_base_missing_from_store_comes_from_the_source_host(guest_name):
     assert lab.ssh("hv-a2", "sha256sum " + cached).split()[0] == sha
     chain = lab.qemu_img_info("hv-a2", lab.disk_path("hv-a2", name))
     assert chain[0]["full-backing-filename"] == cached
+    # back, and again: now the claim on hv-a2 finds the base in its cache, and no base task runs
+    lab.ok(lab.run_playbook("revert.yml", instance=name))
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a2", ferry_images=images))
+    assert move_result(r)["base_image"] == "cache"
+    ran = {e["event_data"].get("task") for e in r.events if e.get("event") in ("runner_on_ok", "runner_on_skipped")}
+    assert "Claim room on the candidate host" in ran
+    assert not any(t.startswith("Look for the base image") for t in ran), sorted(ran)
+    assert lab.dominfo("hv-a2", name)["state"] == "running"
+    assert_same_content("hv-a2", name, ref)
 
 
 @pytest.mark.matrix  # make test: test_fault_points kills it after the ship
