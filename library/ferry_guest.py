@@ -49,6 +49,12 @@ options:
   target_swtpm_dir:
     description: Where the target's libvirt keeps emulated TPM state (for the full plan).
     type: path
+  fit:
+    description:
+      - Also ask this host's libvirt whether it can run the definition, as M(ferry_guest_fit) does
+        on the other hosts (returned as C(fit)): a move asks its source in the same call.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -99,6 +105,10 @@ other_disks_gb:
 requirements:
   description: What a target must offer (domain type, arch, machine, emulator, bridges, networks, CPU).
   returned: success
+  type: dict
+fit:
+  description: With I(fit), this host's verdict, as M(ferry_guest_fit) returns it (C(domcaps), C(cpu)).
+  returned: when fit is true
   type: dict
 plan:
   description: The per-file plan for the target (only with the target options).
@@ -156,6 +166,8 @@ def inspect(module, client):
            "other_disks_gb": ferry_guestmove.real_disk_gb(chains, plan, plan["root"], 0)}
     if p["target_cache_dir"] and p["target_instances_dir"]:
         out["plan"] = plan
+    if p["fit"]:
+        out["fit"] = ferry_libvirt.guest_fit(client, out["requirements"])
     return out
 
 
@@ -171,6 +183,7 @@ def main():
             target_cache_dir=dict(type="path"),
             target_instances_dir=dict(type="path"),
             target_swtpm_dir=dict(type="path"),
+            fit=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

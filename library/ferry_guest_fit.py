@@ -48,30 +48,12 @@ cpu:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.ferry_libvirt import run_module
+from ansible.module_utils.ferry_libvirt import guest_fit, run_module
 
 
 def fit(module, client):
-    req = module.params["requirements"]
-    emulator = req.get("emulator")
-    out = {"changed": False, "domcaps": "ok", "cpu": "n/a"}
-    if emulator and not os.access(emulator, os.X_OK):
-        out["domcaps"] = "emulator %s is not on this host" % emulator
-        return out
-    try:
-        client.domain_capabilities(emulator, req.get("arch"), req.get("machine"), req.get("domain_type"))
-    except Exception as e:  # libvirtError: unsupported machine/arch/type
-        out["domcaps"] = "libvirt offers no %s domain for arch %s machine %s: %s" % (
-            req.get("domain_type"), req.get("arch"), req.get("machine"), str(e).strip())
-        return out
-    cpu = req.get("cpu") or {}
-    if cpu.get("xml") and cpu.get("model") and cpu.get("mode") in (None, "custom"):
-        out["cpu"] = client.compare_cpu(cpu["xml"], emulator, req.get("arch"), req.get("machine"),
-                                        req.get("domain_type"))
-    return out
+    return dict(guest_fit(client, module.params["requirements"]), changed=False)
 
 
 def main():

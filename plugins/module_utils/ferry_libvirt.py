@@ -405,6 +405,28 @@ def apply_domain(client, name, xml_text, metadata, actions, shutdown_timeout):
     return stopped
 
 
+def guest_fit(client, req):
+    """Whether this host's libvirt can run a definition needing `req` (ferry_domxml.requirements):
+    {domcaps: "ok" or why not, cpu: libvirt's verdict on the guest's CPU here, or "n/a"}."""
+    import os
+    emulator = req.get("emulator")
+    out = {"domcaps": "ok", "cpu": "n/a"}
+    if emulator and not os.access(emulator, os.X_OK):
+        out["domcaps"] = "emulator %s is not on this host" % emulator
+        return out
+    try:
+        client.domain_capabilities(emulator, req.get("arch"), req.get("machine"), req.get("domain_type"))
+    except Exception as e:  # noqa: BLE001 -- libvirtError: unsupported machine/arch/type
+        out["domcaps"] = "libvirt offers no %s domain for arch %s machine %s: %s" % (
+            req.get("domain_type"), req.get("arch"), req.get("machine"), str(e).strip())
+        return out
+    cpu = req.get("cpu") or {}
+    if cpu.get("xml") and cpu.get("model") and cpu.get("mode") in (None, "custom"):
+        out["cpu"] = client.compare_cpu(cpu["xml"], emulator, req.get("arch"), req.get("machine"),
+                                        req.get("domain_type"))
+    return out
+
+
 def run_module(module, work):
     """Module glue shared by ferry's libvirt modules: connect to I(uri) (failing with the reason),
     exit with work(module, client)'s result, always close the connection."""
