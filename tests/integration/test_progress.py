@@ -8,6 +8,7 @@ import os
 import re
 
 from tests.integration import lab
+from tests.integration.test_move import assert_same_content
 
 PHASES = ["locate", "schedule", "claim", "prepare", "pre-copy", "stop", "final ship", "finish+start"]
 LIMIT_KIB = 16384  # 16 MiB/s: the 192 MiB base takes ~12 s, several polls
@@ -56,3 +57,38 @@ def test_base_fetch_reports_progress_and_the_move_its_phases(guest_name):
     res = kept.task_result("Remove unused cached images")
     assert res["removed"] == [] and any("used by domain %s" % name in k["why"] for k in res["kept"]), res
     assert lab.exists("hv-b2", cached)
+
+
+def test_base_fetch_runs_beside_the_precopy(guest_name):
+    """With a pre-copy and the base missing on the target, the fetch starts first and runs on
+    while the pre-copy ships (asynchronously, its progress polled after); the guest lands intact
+    on the fetched base."""
+    name = guest_name("beside")
+    lab.ok(lab.run_playbook("boot.yml", instance=name, flavor="m1.small", image="fat", host="hv-b1"))
+    ref = lab.write_pattern("hv-b1", name)
+    hv = lab.inventory()[2]["hv-b2"]
+    entry = lab.manifest()["images"]["fat"]
+    cached = "%s/%s.qcow2" % (hv["ferry_cache_dir"], entry["sha256"])
+    lab.ok(lab.run_playbook("cache_prune.yml", host="hv-b2", image="fat", ferry_cache_min_age=0))
+    assert not lab.exists("hv-b2", cached)
+
+    r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-b2", ferry_precopy=True,
+                                ferry_bwlimit=LIMIT_KIB))
+    ok = [e["event_data"].get("task", "") for e in r.events if e.get("event") == "runner_on_ok"]
+
+    def first(prefix):
+        return next(i for i, t in enumerate(ok) if t.startswith(prefix))
+    # started (async), then the disks frozen and shipped, then the wait for the fetch, then the stop
+    assert first("Fetch the base image into the cache of hv-b2") < first("Freeze the disks")
+    assert first("Freeze the disks") < first("Ship the guest's files") < first("Wait for the base image")
+    assert first("Wait for the base image") < first("Arm the target's finish")
+    assert not any(t.startswith("Look for the base image") for t in ok), ok   # the claim looked
+    started = r.task_result("Fetch the base image into the cache of hv-b2")
+    assert started.get("ansible_job_id") and not started.get("finished")
+    res = r.task_result("Sum up the move")["ansible_facts"]["ferry_move_result"]
+    assert res["base_image"] == "store" and res["precopy_rounds"] >= 1, res
+    assert lab.ssh("hv-b2", "sha256sum " + cached).split()[0] == entry["sha256"]
+    assert lab.dominfo("hv-b2", name)["state"] == "running"
+    chain = lab.qemu_img_info("hv-b2", lab.disk_path("hv-b2", name))
+    assert chain[0]["full-backing-filename"] == cached
+    assert_same_content("hv-b2", name, ref)
