@@ -21,6 +21,9 @@ class Client(object):
         xml = ferry_libvirt.with_metadata("<domain type='qemu'><name>%s</name></domain>" % name, self.meta)
         return {"name": name, "uuid": "u", "state": self.state, "xml": xml, "persistent": True}
 
+    def domain_state(self, name):
+        return self.state
+
     def set_metadata(self, name, text):
         self.calls.append("set_metadata")
         # libvirt adds the namespace to the plain element it is given

@@ -417,6 +417,10 @@ class FakeClient(object):
                 self._countdown -= 1
         return {"name": name, "uuid": "u", "state": self.state, "xml": "<domain/>", "persistent": True}
 
+    def domain_state(self, name):
+        d = self.domain(name)
+        return d["state"] if d else "absent"
+
     def shutdown(self, name):
         self.calls.append(("shutdown", name))
         if self.polls_to_stop is not None:
