@@ -52,7 +52,7 @@ options:
   fit:
     description:
       - Also ask this host's libvirt whether it can run the definition, as M(ferry_guest_fit) does
-        on the other hosts (returned as C(fit)): a move asks its source in the same call.
+        on the other hosts (returned as C(fit)); a move asks its source in the same call.
     type: bool
     default: false
 attributes:
