@@ -485,11 +485,12 @@ def targets(runs, sizes):
                 r["downtime_s"] < two[0]["downtime_s"]))
     for profile in sorted(set(r["profile"] for r in runs)):
         for cached in (False, True):
-            d = [r["downtime_s"] for r in find(runs, mode="ferry", profile=profile, cached=cached)]
+            cells = sorted(find(runs, mode="ferry", profile=profile, cached=cached), key=lambda r: r["size_gib"])
+            d = [r["downtime_s"] for r in cells]
             if len(d) >= 2:
                 spread = (max(d) - min(d)) / min(d)
                 out.append(("downtime flat within 20%% across sizes (%s): ferry, %s, %s" % (
-                    ", ".join("%d" % g for g in sorted(set(s["gib"] for s in sizes))), profile,
+                    ", ".join("%d" % r["size_gib"] for r in cells), profile,
                     "cached" if cached else "not cached"),
                     "%.0f%% (%s s)" % (100 * spread, " / ".join("%.2f" % x for x in d)), spread <= 0.20))
     return out
