@@ -156,6 +156,11 @@ def ferry_move_plan(guest, target_vars, target_facts=None):
     return ferry_guestmove.plan(guest["xml"], guest["chains"], guest["hashes"], guest["cfg"], target)
 
 
+def ferry_cache_names(cache):
+    """The file names in a host's image cache of a plan's cache entries: sha256 + extension."""
+    return [c["sha256"] + c["ext"] for c in cache]
+
+
 def ferry_target_xml(guest, plan, flavor=None, source_vars=None, target_vars=None):
     """The target's definition: the source's own, with only the move's rewrites (ferry_domxml)."""
     xml, _ = ferry_domxml.target_definition(
@@ -222,6 +227,7 @@ class FilterModule(object):
             "ferry_move_result": ferry_move.result,
             "ferry_move_line": ferry_move.one_line,
             "ferry_move_plan": ferry_move_plan,
+            "ferry_cache_names": ferry_cache_names,
             "ferry_safe_text": ferry_safe_text,
             "ferry_pick": ferry_pick,
             "ferry_disk_paths": ferry_disk_paths,

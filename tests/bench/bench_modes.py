@@ -52,6 +52,7 @@ import json
 import os
 import random
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -432,8 +433,7 @@ def median_row(rows):
         return rows[0]
     by_down = sorted(rows, key=lambda r: r["downtime_s"])
     row = dict(by_down[(len(rows) - 1) // 2])
-    walls = sorted(r["wall_s"] for r in rows)
-    row["wall_s"] = walls[(len(walls) - 1) // 2] if len(walls) % 2 else (walls[len(walls) // 2 - 1] + walls[len(walls) // 2]) / 2
+    row["wall_s"] = statistics.median(r["wall_s"] for r in rows)
     row["samples_wall_s"] = [r["wall_s"] for r in rows]
     row["samples_downtime_s"] = [r["downtime_s"] for r in rows]
     row["identical"] = all(r["identical"] for r in rows)

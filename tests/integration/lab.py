@@ -1,8 +1,11 @@
 """Helpers for integration tests on the real lab: run playbooks with ansible-runner and look at
 hosts directly (ssh + virsh / qemu-img on the host itself, not through ferry)."""
 
+import contextlib
+import hashlib
 import json
 import os
+import random
 import shlex
 import subprocess
 import sys
@@ -119,6 +122,40 @@ def manifest():
     import urllib.request
     with urllib.request.urlopen(allvars["vars"]["ferry_image_store_url"] + "/manifest.json") as r:
         return json.load(r)
+
+
+@contextlib.contextmanager
+def store_image(virtual_mb=1024, data_mb=4):
+    """A fresh base image of its own in the lab's store (random data: its sha256 is in no host's
+    cache), named in the manifest and in a copy of ferry_images; yields (image, sha256, images) with
+    `images` to pass as the ferry_images extra var.  On exit the store no longer has it."""
+    allvars, _, _ = inventory()
+    store = os.path.join(allvars["vars"]["ferry_lab_root"], "store")
+    image = unique("img")
+    path = os.path.join(store, image + ".qcow2")
+    subprocess.run(["python3", os.path.join(ROOT, "roles/lab/files/make_image.py"), path,
+                    "--virtual-mb", str(virtual_mb), "--data-mb", str(data_mb),
+                    "--seed", str(random.randrange(1 << 30))], check=True)
+    os.chmod(path, 0o644)
+    with open(path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    manifest_path = os.path.join(store, "manifest.json")
+    with open(manifest_path) as f:
+        original = f.read()
+    with open(os.path.join(ROOT, "inventories/lab/group_vars/all/images.yml")) as f:
+        images = yaml.safe_load(f)["ferry_images"]
+    images[image] = {"file": image + ".qcow2", "properties": {"architecture": "x86_64"}}
+    try:
+        entries = json.loads(original)
+        entries["images"][image] = {"file": image + ".qcow2", "sha256": sha, "size": os.path.getsize(path),
+                                    "format": "qcow2"}
+        with open(manifest_path, "w") as f:
+            json.dump(entries, f)
+        yield image, sha, images
+    finally:
+        with open(manifest_path, "w") as f:
+            f.write(original)
+        os.unlink(path)
 
 
 REF_DIR = "/tmp/ferry-ref"

@@ -255,41 +255,12 @@ def test_server_group_anti_affinity_spreads_then_refuses(guest_name):
 
 def test_base_missing_from_store_comes_from_the_source_host(guest_name):
     """The store lacks the guest's base: the target gets it from the source's cache, verified."""
-    import hashlib
-    import json
-    import random
-    import subprocess
-
-    import yaml
-
-    allvars, _, hosts = lab.inventory()
-    store = os.path.join(allvars["vars"]["ferry_lab_root"], "store")
-    image = lab.unique("img")
-    path = os.path.join(store, image + ".qcow2")
-    subprocess.run(["python3", os.path.join(lab.ROOT, "roles/lab/files/make_image.py"), path,
-                    "--virtual-mb", "1024", "--data-mb", "4", "--seed", str(random.randrange(1 << 30))], check=True)
-    os.chmod(path, 0o644)
-    with open(path, "rb") as f:
-        sha = hashlib.sha256(f.read()).hexdigest()
-    manifest_path = os.path.join(store, "manifest.json")
-    with open(manifest_path) as f:
-        original = f.read()
-    with open(os.path.join(lab.ROOT, "inventories/lab/group_vars/all/images.yml")) as f:
-        images = yaml.safe_load(f)["ferry_images"]
-    images[image] = {"file": image + ".qcow2", "properties": {"architecture": "x86_64"}}
-    try:
-        manifest = json.loads(original)
-        manifest["images"][image] = {"file": image + ".qcow2", "sha256": sha, "size": os.path.getsize(path),
-                                     "format": "qcow2"}
-        with open(manifest_path, "w") as f:
-            json.dump(manifest, f)
+    _, _, hosts = lab.inventory()
+    with lab.store_image() as (image, sha, images):
         name = guest_name("fb")
         boot(name, "hv-a1", image=image, ferry_images=images)
         ref = lab.write_pattern("hv-a1", name)
-    finally:
-        with open(manifest_path, "w") as f:  # the store no longer has it
-            f.write(original)
-        os.unlink(path)
+    # the store no longer has it
     r = lab.ok(lab.run_playbook("migrate.yml", instance=name, target_host="hv-a2", ferry_images=images))
     assert move_result(r)["base_image"] == "source"
     assert lab.dominfo("hv-a2", name)["state"] == "running"

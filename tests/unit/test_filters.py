@@ -330,3 +330,11 @@ def test_boot_refused_while_a_host_is_unreachable():
     errs = ferry_boot_errors("web1", "m1.small", "tiny", None, flavors, images, hosts)
     assert len(errs) == 1 and "hv-b2 is unreachable" in errs[0] and "ferry_boot_ignore_unreachable" in errs[0]
     assert ferry_boot_errors("web1", "m1.small", "tiny", None, flavors, images, hosts, True) == []
+
+
+def test_cache_names_are_the_files_a_hosts_cache_holds():
+    """The claim's probe and the "what the target lacks" fact name cache files the same way."""
+    sha = "ab" * 32
+    cache = [{"sha256": sha, "ext": ".qcow2", "src": "/x"}, {"sha256": "cd" * 32, "ext": ".iso", "src": "/y"}]
+    assert ferry.FilterModule().filters()["ferry_cache_names"](cache) == [sha + ".qcow2", "cd" * 32 + ".iso"]
+    assert ferry.ferry_cache_names([]) == []

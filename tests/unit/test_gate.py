@@ -290,7 +290,25 @@ def test_the_dispatcher_and_the_gate_name_and_read_the_files_alike(tmp_path):
         assert fp._pid_alive(pid) == fg.alive(pid), pid
     # a decision the gate writes is one the dispatcher reads: "started <pid>" of a finish that ended
     # without a result ends the go's wait with None, "cancelled" at once
+    # without a result ends the go's wait with None, "cancelled" at once.  The clock stands still,
+    # so no deadline can end the wait: only reading the decision can.
     cfg, d = _outcome_cfg(tmp_path)
+    sleeps = []
+
+    def sleep(s):
+        sleeps.append(s)
+        assert len(sleeps) < 50, "the dispatcher did not read the gate's decision"
+
     fg.decide(d, TOKEN, "started", pid=gone.pid)
-    assert fp.go_outcome(cfg, "web01", TOKEN, wait=5, no_finish_wait=5) is None
     assert fg.read_decision(d, TOKEN) == ("started", gone.pid)
+    assert fp.go_outcome(cfg, "web01", TOKEN, clock=lambda: 0.0, sleep=sleep) is None
+    os.unlink(os.path.join(d, fg.decided_name(TOKEN)))
+    fg.decide(d, TOKEN, "started", pid=os.getpid())   # alive: its result is waited for and read
+    fg.write_outcome(d, TOKEN, {"failed": False})
+    assert fp.go_outcome(cfg, "web01", TOKEN, clock=lambda: 0.0, sleep=sleep) == {"failed": False}
+    os.unlink(os.path.join(d, fg.decided_name(TOKEN)))
+    fg.decide(d, TOKEN, "cancelled")
+    assert fg.read_decision(d, TOKEN)[0] == "cancelled"
+    sleeps.clear()
+    assert fp.go_outcome(cfg, "web01", TOKEN, clock=lambda: 0.0, sleep=sleep) is None
+    assert sleeps == []
