@@ -12,7 +12,9 @@ none), that nothing is lost, and that recover.yml ends it:
 - the finish failing after the go (the target's libvirt cannot start qemu): the source restarts;
 - the controller killed after the go: the target started the guest; recover.yml keeps the move;
 - the target unreachable after the go: the source is NOT restarted (the guest runs on the target),
-  and recover.yml keeps the move once the target answers."""
+  and recover.yml keeps the move once the target answers;
+- the target's libvirt daemon hung when the go comes: nobody can say whether the guest will start
+  there, so nothing restarts; once the daemon answers, recover.yml ends the move where the guest is."""
 
 import contextlib
 import os
@@ -23,7 +25,7 @@ import pytest
 
 from tests.integration import lab
 from tests.faults.test_fault_points import TTL, assert_clean
-from tests.faults.test_real_faults import assert_rolled_back, barrier, booted, qemu_log_blocked
+from tests.faults.test_real_faults import assert_rolled_back, barrier, booted, libvirtd, qemu_log_blocked
 from tests.faults.test_regress_lease import meta_xml, running_on, status
 from tests.faults.test_regressions import host_down
 
@@ -132,4 +134,35 @@ def test_target_unreachable_after_the_go_the_source_is_not_restarted(guest_name)
     assert "complete" in r.stdout
     assert_clean(name, "hv-b2", ref, pending_claim=True)
     lab.ok(lab.run_playbook("revert.yml", instance=name))
+    assert_clean(name, "hv-b1", ref)
+
+
+@pytest.mark.matrix
+def test_target_libvirt_hung_at_the_go_nothing_restarts_until_recover(guest_name):
+    """The target's libvirt daemon hangs (SIGSTOP) once the finish is armed: after the go the finish
+    cannot define the guest (the modules' watchdog ends its wait after ferry_libvirt_timeout), and
+    the rollback's gate cannot ask libvirt whether the guest runs there either.  A hung daemon may
+    still carry out what it was sent once it resumes, so the source is not restarted: the move
+    holds, its lease released.  Once the daemon answers, recover.yml finds where the guest is and
+    ends the move there: it runs on exactly one host, nothing lost."""
+    name, ref = booted(guest_name, "och")
+    with barrier("before-stop") as (start, lift):
+        t = start("migrate.yml", instance=name, target_host="hv-b2", ferry_libvirt_timeout=10)
+        with libvirtd("hv-b2", "hung"):
+            r = lift(t)
+            msg = "\n".join(r.failures())
+            assert r.rc != 0 and "Not restarted on hv-b1" in msg, msg
+            assert lab.domain_state("hv-b1", name) == "shut off"
+            assert "<lease" not in meta_xml("hv-b1", name)
+    time.sleep(3)   # resumed: what it was sent while hung is carried out now or never
+    r = lab.ok(lab.run_playbook("recover.yml", instance=name))
+    where = running_on(name)
+    assert len(where) == 1, where
+    if where == ["hv-b2"]:
+        assert "complete" in r.stdout, r.stdout
+        assert_clean(name, "hv-b2", ref, pending_claim=True)
+        lab.ok(lab.run_playbook("revert.yml", instance=name))
+    else:
+        assert where == ["hv-b1"] and status("hv-b1", name) == "error"
+        assert lab.domain_state("hv-b2", name) == "absent"
     assert_clean(name, "hv-b1", ref)
