@@ -584,6 +584,9 @@ def markdown(b, argv, wall, tg):
               "Ferry's own = downtime - shutdown - wire after stop.  Payload: bytes_shipped host to host plus the "
               "base's allocated size when it was fetched; the IP columns are nftables counters on the target "
               "(TCP/IP headers included, ~3.6% over the payload at full segments; ssh framing ~0.1%)."]
+    if getattr(b, "replaced", None):
+        lines += ["", "Measured again in a later run (its row above replaces the earlier run's): "
+                  + "; ".join(b.replaced) + "."]
     if b.problems:
         lines += ["", "Problems: " + "; ".join(b.problems)]
     return "\n".join(lines) + "\n"
@@ -705,12 +708,25 @@ def merge(args):
         with open(path) as f:
             parts.append(json.load(f))
     first = parts[0]
+    # a cell (size, link, cache state, mode) measured again in a later part replaces the earlier
+    # part's: the report keeps one row per cell, and says which were replaced
+    cells, sizes, replaced = {}, {}, []
+    for path, p in zip(args.merge, parts):
+        for r in p["runs"]:
+            key = (r["size_gib"], r["profile"], r["cached"], r["mode"])
+            if key in cells:
+                replaced.append("%d GiB %s %s %s of %s by %s" % (
+                    key[0], key[1], "cached" if key[2] else "not cached", key[3], os.path.basename(cells[key][0]),
+                    os.path.basename(path)))
+            cells[key] = (path, r)
+        for c in p["sizes"]:
+            sizes[c["gib"]] = c
     b = types.SimpleNamespace(
         args=argparse.Namespace(source=first.get("source", "hv-a1"), target=first.get("target", "hv-b1"),
                                 delta_mb=first.get("delta_mb", 256), out=args.out, name=args.name),
-        runs=[r for p in parts for r in p["runs"]], sizes=[s for p in parts for s in p["sizes"]],
+        runs=[r for _, r in cells.values()], sizes=[sizes[g] for g in sorted(sizes)],
         writer_runs=[w for p in parts for w in p.get("writer", [])],
-        problems=[x for p in parts for x in p.get("problems", [])])
+        problems=[x for p in parts for x in p.get("problems", [])], replaced=replaced)
     os.makedirs(args.out, exist_ok=True)
     write(b, [p["argv"] for p in parts], [p["wall_s"] for p in parts])
     return 0
