@@ -59,12 +59,23 @@ def stream_to_file(reader, path, sparse=False, progress=None):
 
 
 def commit(tmp_path, final_path, expected, actual):
-    """Move a verified download into place (read-only); remove it on mismatch."""
+    """Move a verified download into place, read-only, synced to disk with its directory (a host
+    crash must not leave a name whose file is incomplete); remove it on mismatch."""
     if actual != expected:
         os.unlink(tmp_path)
         raise ValueError("checksum mismatch: expected sha256 %s, got %s" % (expected, actual))
+    _sync(tmp_path)   # on disk before its sha256 names it
     os.chmod(tmp_path, 0o444)
     os.rename(tmp_path, final_path)
+    _sync(os.path.dirname(final_path) or ".", os.O_DIRECTORY)   # the name too
+
+
+def _sync(path, flags=0):
+    fd = os.open(path, os.O_RDONLY | flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def expected_format(ext):

@@ -277,8 +277,9 @@ def _kind(m):
 
 def write_member(tar, m, dir_fd, name):
     """One regular member into dir_fd/name: written under a temporary name (O_EXCL, O_NOFOLLOW),
-    holes recreated from the archive's sparse map as tarfile's own extraction does, then renamed
-    over `name` (a symlink left there is replaced, never followed)."""
+    holes recreated from the archive's sparse map as tarfile's own extraction does, synced to disk,
+    then renamed over `name` (a symlink left there is replaced, never followed) and the directory
+    synced: once the source is deleted (confirm), a host crash must not lose what arrived."""
     tmp = "%s%d-%s" % (TMP_PREFIX, os.getpid(), name)[:MAX_NAME]
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                  (m.mode & 0o666) or 0o600, dir_fd=dir_fd)
@@ -296,7 +297,9 @@ def write_member(tar, m, dir_fd, name):
                 _copy(source, out, m.size)
             out.flush()
             os.utime(out.fileno(), (m.mtime, m.mtime))
+            os.fsync(out.fileno())         # on disk before its name says it arrived
         os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.fsync(dir_fd)                   # and the name with it
     except BaseException:
         try:
             os.unlink(tmp, dir_fd=dir_fd)

@@ -67,3 +67,28 @@ def test_base_image_source_fallback_asks_the_peer_dispatcher(source, expect):
             ferry_base_image.source_argv(source)
     else:
         assert ferry_base_image.source_argv(source) == expect
+
+
+def test_commit_syncs_the_file_before_naming_it_and_the_directory_after(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from ansible.module_utils import ferry_imagecache as cache
+    tmp = tmp_path / "x.part-1"
+    tmp.write_bytes(b"base")
+    sha = hashlib.sha256(b"base").hexdigest()
+    final = tmp_path / (sha + ".qcow2")
+    seen, real = [], os.fsync
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        seen.append((os.path.basename(path), sorted(os.listdir(path)) if os.path.isdir(path) else None))
+        real(fd)
+    monkeypatch.setattr(cache.os, "fsync", fsync)
+    cache.commit(str(tmp), str(final), sha, sha)
+    assert seen == [("x.part-1", None), (tmp_path.name, [final.name])]
+    assert oct(final.stat().st_mode & 0o777) == "0o444" and final.read_bytes() == b"base"
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        tmp.write_bytes(b"other")
+        cache.commit(str(tmp), str(tmp_path / "y.qcow2"), sha, "0" * 64)
+    assert not tmp.exists()

@@ -403,3 +403,21 @@ def test_the_forced_command_runs_as_a_file(host):
                        input=stream(("disk.raw", "file", b"abc")).getvalue())
     assert p.returncode == 0, p.stderr
     assert (root / "inst" / "web02" / "disk.raw").read_bytes() == b"abc"
+
+
+def test_receive_syncs_each_file_before_its_name_and_the_directory_after(host, monkeypatch):
+    """What arrived is on disk before the source can be deleted: each file is synced under its
+    temporary name, then the directory once the file has its own name."""
+    root, cfg = host
+    seen = []
+    real = os.fsync
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        seen.append((os.path.basename(path), sorted(os.listdir(path)) if os.path.isdir(path) else None))
+        real(fd)
+    monkeypatch.setattr(fp.os, "fsync", fsync)
+    assert fp.receive(cfg, "instance", "web01", stream(("disk.qcow2", "file", b"qcow")), io.BytesIO()) == 1
+    assert len(seen) == 2, seen
+    assert seen[0][0].endswith("disk.qcow2") and seen[0][0] != "disk.qcow2" and seen[0][1] is None
+    assert seen[1] == ("web01", ["disk.qcow2"])
